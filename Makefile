@@ -1,0 +1,43 @@
+# Raindrop: one Pulumi program for Alibaba Cloud, and a local sandbox host that proves its host steps.
+#   make sandbox   fresh local Debian 12 host, deployed with the same host steps as `pulumi up`
+#   make test      everything: Pulumi mocks, server, client, end-to-end on sandbox hosts
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+PYTEST := $(PY) -m pytest
+
+.PHONY: help deps setup services lint test test-infra bench-pulumi sandbox sandbox-down
+
+help:
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
+
+deps: ## install the Debian packages the tests and the sandbox need (root)
+	bash scripts/install-deps.sh
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	python3 -m venv $(VENV)
+	$(PIP) install -q -r requirements-dev.txt
+	touch $@
+
+setup: $(VENV)/.installed ## create .venv and install everything
+
+lint: setup ## ruff over the Python code
+	$(VENV)/bin/ruff check .
+
+test-infra: setup ## the Pulumi program under mocks
+	$(PYTEST) -q tests/test_infra.py
+
+test: lint test-infra ## the whole suite
+
+bench-pulumi: setup ## time the mocked Pulumi program (target < 3 s)
+	$(PY) bench/pulumi_graph.py
+
+sandbox: ## a fresh local Debian 12 host, deployed end to end
+	@echo "make sandbox: the local sandbox host arrives with the release/deploy issue (#5); nothing was created." >&2
+	@exit 2
+
+sandbox-down: ## remove the sandbox host
+	@echo "make sandbox-down: no sandbox support yet (issue #5); nothing to remove." >&2
+	@exit 2

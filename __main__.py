@@ -1,0 +1,12 @@
+"""Raindrop on Alibaba Cloud: VPC, security group, ECS host(s), OSS (+ optional CDN), and in scale-out a load
+balancer, RDS MySQL and managed Redis; then the app deployed onto the host(s) by pulumi-command.
+
+config → cloud components → deploy → exports. Everything lives in importable modules so the tests can run
+the same program under `pulumi.runtime.set_mocks`.
+"""
+
+from infra import config, stack
+
+stack_config = config.load()
+infra = stack.build(stack_config)
+stack.export(infra)

@@ -1,0 +1,1 @@
+"""The cloud half of Raindrop: typed stack config and the Alibaba Cloud components."""

@@ -1,0 +1,261 @@
+"""The stack config: every `raindrop:` key, typed and validated in one place.
+
+Bad config is refused while the program runs, before any resource is registered, with an error that names
+the key. Secrets stay `pulumi.Output` secrets from the moment they are read.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pulumi
+
+NAMESPACE = "raindrop"
+
+# Ports the host already uses on some interface: nginx's public port, TLS, sshd, gunicorn(s), supervisor's
+# web UI, MariaDB and Redis. An admin port on any of them would either clash at bind time or expose the
+# service behind it.
+RESERVED_PORTS: Mapping[int, str] = {
+    22: "sshd",
+    80: "the public site",
+    443: "https",
+    3306: "MariaDB",
+    6379: "Redis",
+    9001: "supervisor's web UI (loopback)",
+    **{port: "gunicorn" for port in range(10000, 10016)},
+}
+
+MAX_INSTANCES = 20
+DEFAULT_ADMIN_PORT = 8090
+_HOSTNAME = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+
+
+class ConfigError(ValueError):
+    """A stack config value that the program refuses; the message starts with the full key name."""
+
+    def __init__(self, key: str, problem: str) -> None:
+        self.key = f"{NAMESPACE}:{key}"
+        super().__init__(f"{self.key}: {problem}")
+
+
+@dataclass(frozen=True)
+class StackConfig:
+    """Every `raindrop:` setting after validation. Secrets are None when the stack generates them."""
+
+    stack: str
+    instance_type: str
+    image_id: str | None
+    zone_id: str | None
+    vpc_cidr: str
+    vswitch_cidr: str
+    admin_port: int
+    admin_cidrs: tuple[str, ...]
+    ssh_cidrs: tuple[str, ...]
+    enable_cdn: bool
+    cdn_domain: str | None
+    site_domain: str | None
+    instance_count: int
+    ssh_public_key: str | None
+    ssh_private_key: pulumi.Output[str] | None
+    db_password: pulumi.Output[str] | None
+    admin_password: pulumi.Output[str] | None
+    redis_password: pulumi.Output[str] | None
+    apt_mirror: str | None
+    release_archive: Path | None
+
+    @property
+    def scale_out(self) -> bool:
+        """More than one instance means the distributed shape: LB, RDS, managed Redis, uploads on OSS."""
+        return self.instance_count > 1
+
+    def vswitch_cidrs(self, count: int) -> list[str]:
+        """`count` switch CIDRs: `vswitchCidr` first, then the next blocks of the same size in the VPC."""
+        first = ipaddress.ip_network(self.vswitch_cidr)
+        vpc = ipaddress.ip_network(self.vpc_cidr)
+        blocks = []
+        for i in range(count):
+            block = ipaddress.ip_network((int(first.network_address) + i * first.num_addresses, first.prefixlen))
+            if not block.subnet_of(vpc):  # type: ignore[arg-type]
+                raise ConfigError("vswitchCidr", f"{count} switches of /{first.prefixlen} do not fit in {vpc}")
+            blocks.append(str(block))
+        return blocks
+
+
+def _network(key: str, value: object) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+    if not isinstance(value, str):
+        raise ConfigError(key, f"{value!r} is not a CIDR string")
+    try:
+        return ipaddress.ip_network(value.strip(), strict=True)
+    except ValueError as err:
+        raise ConfigError(key, f"{value!r} is not a valid CIDR ({err})") from None
+
+
+def _cidr_list(key: str, raw: object, *, required: bool) -> tuple[str, ...]:
+    if raw is None:
+        if required:
+            raise ConfigError(key, "is required: a list of CIDRs allowed in (there is no world default)")
+        return ()
+    if isinstance(raw, str):
+        raw = [part for part in raw.split(",") if part.strip()]
+    if not isinstance(raw, list):
+        raise ConfigError(key, f"must be a list of CIDRs, got {raw!r}")
+    if required and not raw:
+        raise ConfigError(key, "must hold at least one CIDR")
+    cidrs = []
+    for item in raw:
+        net = _network(key, item)
+        if net.prefixlen == 0:
+            raise ConfigError(key, f"{item} would open the port to the whole internet; list your own networks")
+        cidrs.append(str(net))
+    return tuple(dict.fromkeys(cidrs))
+
+
+def _port(key: str, raw: object) -> int:
+    try:
+        port = int(str(raw))
+    except ValueError:
+        raise ConfigError(key, f"{raw!r} is not a port number") from None
+    if not 1 <= port <= 65535:
+        raise ConfigError(key, f"{port} is out of range 1-65535")
+    if port in RESERVED_PORTS:
+        raise ConfigError(key, f"{port} is taken by {RESERVED_PORTS[port]}; pick another port")
+    return port
+
+
+def _bool(key: str, raw: object) -> bool:
+    if isinstance(raw, bool):
+        return raw
+    text = str(raw).strip().lower()
+    if text in ("true", "1", "yes"):
+        return True
+    if text in ("false", "0", "no", ""):
+        return False
+    raise ConfigError(key, f"{raw!r} is not true or false")
+
+
+def _hostname(key: str, raw: object) -> str:
+    name = str(raw).strip().lower().rstrip(".")
+    if not _HOSTNAME.match(name):
+        raise ConfigError(key, f"{raw!r} is not a domain name")
+    return name
+
+
+def parse(raw: Mapping[str, object], stack: str = "dev") -> StackConfig:
+    """Validate plain values (key → str/list/bool) into a StackConfig. Secrets are handled by `load`."""
+    vpc = _network("vpcCidr", raw.get("vpcCidr", "10.10.0.0/16"))
+    vswitch = _network("vswitchCidr", raw.get("vswitchCidr", "10.10.1.0/24"))
+    if vswitch.version != 4 or vpc.version != 4:
+        raise ConfigError("vpcCidr", "the VPC and its switches are IPv4")
+    if not vswitch.subnet_of(vpc):  # type: ignore[arg-type]
+        raise ConfigError("vswitchCidr", f"{vswitch} is not inside vpcCidr {vpc}")
+
+    admin_cidrs = _cidr_list("adminCidrs", raw.get("adminCidrs"), required=True)
+    # SSH defaults to the admin networks: the deploy itself needs port 22 from where `pulumi up` runs.
+    ssh_cidrs = _cidr_list("sshCidrs", raw.get("sshCidrs"), required=False) or admin_cidrs
+
+    enable_cdn = _bool("enableCdn", raw.get("enableCdn", False))
+    cdn_domain = raw.get("cdnDomain")
+    if enable_cdn and not cdn_domain:
+        raise ConfigError("cdnDomain", "is required when enableCdn is true")
+    site_domain = raw.get("siteDomain")
+
+    try:
+        count = int(str(raw.get("instanceCount", 1)))
+    except ValueError:
+        raise ConfigError("instanceCount", f"{raw.get('instanceCount')!r} is not a whole number") from None
+    if count < 1:
+        raise ConfigError("instanceCount", f"must be at least 1, got {count}")
+    if count > MAX_INSTANCES:
+        raise ConfigError("instanceCount", f"{count} is more than this program manages ({MAX_INSTANCES})")
+
+    apt_mirror = raw.get("aptMirror")
+    if apt_mirror is not None:
+        parsed = urlparse(str(apt_mirror))
+        if parsed.scheme not in ("http", "https") or not parsed.netloc:
+            raise ConfigError("aptMirror", f"{apt_mirror!r} is not an http(s) URL")
+
+    release_archive = raw.get("releaseArchive")
+    archive_path = None
+    if release_archive is not None:
+        archive_path = Path(str(release_archive)).expanduser()
+        if not archive_path.name.endswith(".tar.gz"):
+            raise ConfigError("releaseArchive", f"{release_archive} is not a .tar.gz release bundle")
+        if not archive_path.is_file():
+            raise ConfigError("releaseArchive", f"{release_archive} does not exist")
+
+    instance_type = str(raw.get("instanceType", "ecs.e-c1m2.large")).strip()
+    if not instance_type.startswith("ecs."):
+        raise ConfigError("instanceType", f"{instance_type!r} is not an ECS instance type (ecs.…)")
+
+    return StackConfig(
+        stack=stack,
+        instance_type=instance_type,
+        image_id=str(raw["imageId"]) if raw.get("imageId") else None,
+        zone_id=str(raw["zoneId"]) if raw.get("zoneId") else None,
+        vpc_cidr=str(vpc),
+        vswitch_cidr=str(vswitch),
+        admin_port=_port("adminPort", raw.get("adminPort", DEFAULT_ADMIN_PORT)),
+        admin_cidrs=admin_cidrs,
+        ssh_cidrs=ssh_cidrs,
+        enable_cdn=enable_cdn,
+        cdn_domain=_hostname("cdnDomain", cdn_domain) if cdn_domain else None,
+        site_domain=_hostname("siteDomain", site_domain) if site_domain else None,
+        instance_count=count,
+        ssh_public_key=None,
+        ssh_private_key=None,
+        db_password=None,
+        admin_password=None,
+        redis_password=None,
+        apt_mirror=str(apt_mirror).rstrip("/") if apt_mirror else None,
+        release_archive=archive_path,
+    )
+
+
+_PLAIN_KEYS = (
+    "instanceType", "imageId", "zoneId", "vpcCidr", "vswitchCidr", "adminPort", "enableCdn", "cdnDomain",
+    "siteDomain", "instanceCount", "aptMirror", "releaseArchive",
+)
+_LIST_KEYS = ("adminCidrs", "sshCidrs")
+
+
+def _read_list(cfg: pulumi.Config, key: str) -> object:
+    text = cfg.get(key)
+    if text is None:
+        return None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text  # a comma-separated string; `_cidr_list` splits it and checks each part
+
+
+def load(cfg: pulumi.Config | None = None) -> StackConfig:
+    """Read and validate the `raindrop:` namespace of the current stack."""
+    cfg = cfg or pulumi.Config(NAMESPACE)
+    raw: dict[str, object] = {key: cfg.get(key) for key in _PLAIN_KEYS if cfg.get(key) is not None}
+    raw.update({key: _read_list(cfg, key) for key in _LIST_KEYS})
+    parsed = parse(raw, stack=pulumi.get_stack())
+
+    public_key = cfg.get("sshPublicKey")
+    private_key = cfg.get_secret("sshPrivateKey")
+    if (public_key is None) != (private_key is None):
+        missing = "sshPrivateKey" if private_key is None else "sshPublicKey"
+        raise ConfigError(missing, "sshPublicKey and sshPrivateKey are set together, or neither (generated)")
+    if public_key is not None and not public_key.startswith(("ssh-rsa ", "ssh-ed25519 ", "ecdsa-sha2-")):
+        raise ConfigError("sshPublicKey", "is not an OpenSSH public key line (ssh-rsa/ssh-ed25519 …)")
+
+    return StackConfig(
+        **{
+            **parsed.__dict__,
+            "ssh_public_key": public_key,
+            "ssh_private_key": private_key,
+            "db_password": cfg.get_secret("dbPassword"),
+            "admin_password": cfg.get_secret("adminPassword"),
+            "redis_password": cfg.get_secret("redisPassword"),
+        }
+    )

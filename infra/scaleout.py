@@ -1,0 +1,205 @@
+"""The distributed shape (instanceCount > 1): a load balancer, ApsaraDB RDS MySQL, Tair/KVStore Redis,
+and an access key that may only write the bucket's uploads prefix.
+
+With several app hosts, nothing stateful can live on one of them: the database, Redis (cache, Celery
+broker, Socket.IO message queue) and uploads all move to managed services that every host reaches.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import pulumi
+from pulumi_alicloud import kvstore, ram, rds, slb
+
+HEALTH_PATH = "/api/health"
+DB_NAME = "raindrop"
+DB_USER = "raindrop"
+
+
+@dataclass
+class LoadBalancerArgs:
+    instance_ids: Sequence[pulumi.Input[str]]
+
+
+class LoadBalancer(pulumi.ComponentResource):
+    """A public CLB on :80 over every app host, health-checked on the app's health path."""
+
+    def __init__(self, name: str, args: LoadBalancerArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("raindrop:infra:LoadBalancer", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        self.lb = slb.ApplicationLoadBalancer(
+            f"{name}-clb",
+            load_balancer_name=f"{name}-clb",
+            address_type="internet",
+            internet_charge_type="PayByTraffic",
+            load_balancer_spec="slb.s1.small",
+            payment_type="PayAsYouGo",
+            opts=child,
+        )
+        self.server_group = slb.ServerGroup(f"{name}-servers", load_balancer_id=self.lb.id, name=f"{name}-servers",
+                                            opts=child)
+        self.attachments = [
+            slb.ServerGroupServerAttachment(
+                f"{name}-server-{i}", server_group_id=self.server_group.id, server_id=instance_id, port=80,
+                weight=100, opts=child,
+            )
+            for i, instance_id in enumerate(args.instance_ids)
+        ]
+        self.listener = slb.Listener(
+            f"{name}-http",
+            load_balancer_id=self.lb.id,
+            protocol="http",
+            frontend_port=80,
+            backend_port=80,
+            server_group_id=self.server_group.id,
+            bandwidth=-1,
+            health_check="on",
+            health_check_type="http",
+            health_check_uri=HEALTH_PATH,
+            health_check_connect_port=80,
+            health_check_http_code="http_2xx",
+            health_check_interval=5,
+            healthy_threshold=2,
+            unhealthy_threshold=3,
+            # Socket.IO's polling transport must keep hitting the host that holds its session.
+            sticky_session="on",
+            sticky_session_type="insert",
+            cookie_timeout=86400,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=self.attachments),
+        )
+        self.address = self.lb.address
+        self.register_outputs({"address": self.address})
+
+
+@dataclass
+class DatabaseArgs:
+    vswitch_id: pulumi.Input[str]
+    zone_id: pulumi.Input[str]
+    allowed_cidrs: Sequence[pulumi.Input[str]]
+    password: pulumi.Output[str]
+    instance_type: str = "mysql.n2.small.2c"
+    storage_gb: int = 20
+
+
+class Database(pulumi.ComponentResource):
+    """ApsaraDB RDS MySQL 8.0 reachable only from the app vswitches, with a least-privilege app account."""
+
+    def __init__(self, name: str, args: DatabaseArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("raindrop:infra:Database", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        self.instance = rds.Instance(
+            f"{name}-rds",
+            instance_name=f"{name}-rds",
+            engine="MySQL",
+            engine_version="8.0",
+            category="Basic",
+            instance_type=args.instance_type,
+            instance_storage=args.storage_gb,
+            db_instance_storage_type="cloud_essd",
+            instance_charge_type="Postpaid",
+            vswitch_id=args.vswitch_id,
+            zone_id=args.zone_id,
+            security_ips=args.allowed_cidrs,
+            opts=child,
+        )
+        self.database = rds.Database(
+            f"{name}-db", instance_id=self.instance.id, data_base_name=DB_NAME, character_set="utf8mb4", opts=child
+        )
+        self.account = rds.RdsAccount(
+            f"{name}-account",
+            db_instance_id=self.instance.id,
+            account_name=DB_USER,
+            account_password=args.password,
+            account_type="Normal",
+            opts=child,
+        )
+        self.privilege = rds.AccountPrivilege(
+            f"{name}-privilege",
+            instance_id=self.instance.id,
+            account_name=self.account.account_name,
+            privilege="ReadWrite",
+            db_names=[self.database.data_base_name],
+            opts=child,
+        )
+        self.host = self.instance.connection_string
+        self.register_outputs({"host": self.host})
+
+
+@dataclass
+class CacheArgs:
+    vswitch_id: pulumi.Input[str]
+    zone_id: pulumi.Input[str]
+    allowed_cidrs: Sequence[pulumi.Input[str]]
+    password: pulumi.Output[str]
+    instance_class: str = "redis.master.small.default"
+
+
+class Cache(pulumi.ComponentResource):
+    """Tair/KVStore Redis with a password and an allowlist of the app vswitches."""
+
+    def __init__(self, name: str, args: CacheArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("raindrop:infra:Cache", name, None, opts)
+        self.instance = kvstore.Instance(
+            f"{name}-redis",
+            db_instance_name=f"{name}-redis",
+            instance_type="Redis",
+            engine_version="7.0",
+            instance_class=args.instance_class,
+            payment_type="PostPaid",
+            vswitch_id=args.vswitch_id,
+            zone_id=args.zone_id,
+            password=args.password,
+            security_ips=args.allowed_cidrs,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self.host = self.instance.connection_domain
+        self.register_outputs({"host": self.host})
+
+
+@dataclass
+class UploadWriterArgs:
+    bucket: pulumi.Input[str]
+    prefix: str
+
+
+class UploadWriter(pulumi.ComponentResource):
+    """A RAM user whose only right is to put and read objects under the bucket's uploads prefix."""
+
+    def __init__(self, name: str, args: UploadWriterArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("raindrop:infra:UploadWriter", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        self.user = ram.User(f"{name}-user", name=f"{name}-user", comments="Raindrop uploads to OSS", opts=child)
+        self.policy = ram.Policy(
+            f"{name}-policy",
+            policy_name=f"{name}-policy",
+            policy_document=pulumi.Output.from_input(args.bucket).apply(lambda b: upload_policy(b, args.prefix)),
+            opts=child,
+        )
+        self.attachment = ram.UserPolicyAttachment(
+            f"{name}-attach", user_name=self.user.name, policy_name=self.policy.policy_name, policy_type="Custom",
+            opts=child,
+        )
+        self.key = ram.AccessKey(f"{name}-key", user_name=self.user.name, opts=child)
+        self.access_key_id = self.key.id
+        self.access_key_secret = pulumi.Output.secret(self.key.secret)
+        self.register_outputs({})
+
+
+def upload_policy(bucket: str, prefix: str) -> str:
+    """The RAM policy document limiting the upload key to one prefix of one bucket."""
+    return json.dumps(
+        {
+            "Version": "1",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Action": ["oss:PutObject", "oss:GetObject", "oss:HeadObject"],
+                    "Resource": [f"acs:oss:*:*:{bucket}/{prefix}*"],
+                }
+            ],
+        },
+        sort_keys=True,
+    )
