@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 PYTEST := $(PY) -m pytest
 
-.PHONY: help deps setup services lint test test-infra bench-pulumi sandbox sandbox-down
+.PHONY: help deps setup services lint test test-infra test-templates bench-pulumi sandbox sandbox-down
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -29,7 +29,10 @@ lint: setup ## ruff over the Python code
 test-infra: setup ## the Pulumi program under mocks
 	$(PYTEST) -q tests/test_infra.py
 
-test: lint test-infra ## the whole suite
+test-templates: setup ## every config template rendered and validated by the real program (root)
+	$(PYTEST) -q tests/test_templates.py
+
+test: lint test-infra test-templates ## the whole suite
 
 bench-pulumi: setup ## time the mocked Pulumi program (target < 3 s)
 	$(PY) bench/pulumi_graph.py

@@ -1,0 +1,188 @@
+"""Renders the host's config files from the jinja2 templates in config/. Pure: nothing here touches a host.
+
+`config_variables()` merges the given values over config/defaults.yml and refuses unknown or missing
+ones; `render()` fills one template; `render_all()` does both for every file the host needs, each with
+the path and mode it is installed with. `htpasswd_line()` makes the admin site's basic-auth entry.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import shlex
+import urllib.parse
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import bcrypt
+import jinja2
+import yaml
+
+CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
+DEFAULTS_FILE = CONFIG_DIR / "defaults.yml"
+
+# bcrypt's cost for the admin htpasswd. nginx checks the hash on every request of the admin site, in its
+# worker, so the cost stays moderate: ~50 ms a check on a small box.
+HTPASSWD_BCRYPT_ROUNDS = 10
+
+
+class ConfigError(ValueError):
+    """A template variable that is unknown, missing or unusable; the message names it."""
+
+
+@dataclass(frozen=True)
+class HostFile:
+    """One rendered template and where the deploy installs it."""
+
+    template: str
+    path: str
+    mode: int
+    owner: str = "root"
+    group: str = "root"
+
+
+# What the deploy writes. Files holding a secret (or a hash of one) are not world-readable.
+HOST_FILES: tuple[HostFile, ...] = (
+    HostFile("nginx-site.conf", "/etc/nginx/sites-available/raindrop.conf", 0o644),
+    HostFile("nginx-admin.conf", "/etc/nginx/sites-available/raindrop-admin.conf", 0o644),
+    HostFile("supervisor.conf", "/etc/supervisor/conf.d/raindrop.conf", 0o600),
+    HostFile("gunicorn.conf.py", "/etc/raindrop/gunicorn.conf.py", 0o644),
+    HostFile("my.cnf", "/etc/mysql/mariadb.conf.d/60-raindrop.cnf", 0o644),
+    HostFile("redis.conf", "/etc/redis/redis.conf", 0o640, "redis", "redis"),
+    HostFile("logrotate", "/etc/logrotate.d/raindrop", 0o644),
+    HostFile("raindrop.env", "/etc/raindrop/raindrop.env", 0o600, "raindrop", "raindrop"),
+)
+
+
+def _shell_quote(value: object) -> str:
+    """A value as one word for sh, whatever it holds ($, quotes, spaces)."""
+    return shlex.quote(str(value))
+
+
+def _url_quote(value: object) -> str:
+    """A value safe inside one URL component (user or password of a database URL)."""
+    return urllib.parse.quote(str(value), safe="")
+
+
+def _redis_quote(value: object) -> str:
+    """A value as one double-quoted redis.conf argument (redis parses \\\\ and \\" escapes there)."""
+    text = str(value)
+    if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in text):
+        raise ConfigError("a redis.conf value holds a control character")
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _supervisor_password(value: object) -> str:
+    """supervisor's hashed password form, so the plain secret is not in its conf."""
+    # SHA-1 is the only hash supervisor's inet_http_server understands; the file is mode 600 anyway.
+    return "{SHA}" + hashlib.sha1(str(value).encode(), usedforsecurity=False).hexdigest()
+
+
+def _nginx_string(value: object) -> str:
+    """A value as one single-quoted nginx string."""
+    text = str(value)
+    if "\n" in text or "\r" in text:
+        raise ConfigError("an nginx value holds a line break")
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+@cache
+def _environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(CONFIG_DIR),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        autoescape=False,  # noqa: S701 - these are config files, not HTML
+    )
+    env.filters.update(
+        shquote=_shell_quote,
+        urlquote=_url_quote,
+        redis_quote=_redis_quote,
+        supervisor_password=_supervisor_password,
+        nginx_string=_nginx_string,
+        pyrepr=repr,  # a Python literal for gunicorn.conf.py
+    )
+    return env
+
+
+def template_names() -> list[str]:
+    """The config files there are templates for, without the .j2 suffix."""
+    return sorted(p.name.removesuffix(".j2") for p in CONFIG_DIR.glob("*.j2"))
+
+
+def load_defaults(path: Path = DEFAULTS_FILE) -> dict[str, Any]:
+    """config/defaults.yml as a dict; a `~` value means the variable must be given."""
+    data = yaml.safe_load(path.read_text())
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path} must be a mapping of variable names to defaults")
+    return data
+
+
+def config_variables(given: Mapping[str, Any], defaults: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The given values over the defaults. Refuses a name not in defaults.yml and a required one left out."""
+    defaults = load_defaults() if defaults is None else defaults
+    unknown = sorted(set(given) - set(defaults))
+    if unknown:
+        raise ConfigError(f"unknown template variable {unknown[0]!r} (every variable is listed in config/defaults.yml)")
+    merged = {**defaults, **given}
+    missing = sorted(name for name, value in merged.items() if value is None)
+    if missing:
+        raise ConfigError(f"template variable {missing[0]!r} has no default and must be given")
+    for name in sorted(merged):
+        _check_value(name, merged[name], defaults[name])
+    return merged
+
+
+def _check_value(name: str, value: object, default: object) -> None:
+    """Refuses a value of another type than its default, or one that would break a line-based config."""
+    if default is not None and type(value) is not type(default):
+        raise ConfigError(f"template variable {name!r} must be a {type(default).__name__}, not {type(value).__name__}")
+    values = value if isinstance(value, list) else [value]
+    if any(isinstance(v, str) and ("\n" in v or "\r" in v) for v in values):
+        raise ConfigError(f"template variable {name!r} holds a line break")
+    if name == "raindrop_gunicorn_processes" and value < 1:  # type: ignore[operator]
+        raise ConfigError(f"template variable {name!r} must be at least 1")
+    if name == "raindrop_admin_cidrs":
+        if not isinstance(value, list) or not value:
+            raise ConfigError(f"template variable {name!r} must be a non-empty list of CIDRs")
+        for cidr in value:
+            try:
+                ipaddress.ip_network(str(cidr), strict=False)
+            except ValueError:
+                raise ConfigError(f"template variable {name!r}: {cidr!r} is not a CIDR") from None
+
+
+def render(name: str, variables: Mapping[str, Any]) -> str:
+    """One template filled with exactly these variables; an undefined one raises ConfigError naming it."""
+    try:
+        template = _environment().get_template(f"{name}.j2")
+    except jinja2.TemplateNotFound:
+        raise ConfigError(f"no template {name!r} in config/ (there are: {', '.join(template_names())})") from None
+    try:
+        return template.render(variables)
+    except jinja2.UndefinedError as exc:
+        raise ConfigError(f"template {name!r}: {exc.message}") from exc
+
+
+def render_all(given: Mapping[str, Any]) -> dict[HostFile, str]:
+    """Every host config file rendered from the given values merged over the defaults."""
+    variables = config_variables(given)
+    return {host_file: render(host_file.template, variables) for host_file in HOST_FILES}
+
+
+def htpasswd_line(user: str, password: str) -> str:
+    """One htpasswd line with a bcrypt hash; nginx on Debian 12 checks it through libxcrypt's crypt()."""
+    if not user or ":" in user or any(ch.isspace() for ch in user):
+        raise ConfigError(f"admin user name {user!r} must be non-empty, without ':' or whitespace")
+    if not password:
+        raise ConfigError("admin password must not be empty")
+    if len(password.encode()) > 72:
+        # bcrypt reads only the first 72 bytes; refuse rather than silently ignore the rest.
+        raise ConfigError("admin password is longer than bcrypt's 72 bytes")
+    hashed = bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=HTPASSWD_BCRYPT_ROUNDS)).decode()
+    return f"{user}:{hashed}\n"
