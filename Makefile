@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 PYTEST := $(PY) -m pytest
 
-.PHONY: help deps setup services lint test test-infra test-templates bench-pulumi sandbox sandbox-down
+.PHONY: help deps setup services lint test test-infra test-templates test-client bench-pulumi sandbox sandbox-down
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -32,7 +32,14 @@ test-infra: setup ## the Pulumi program under mocks
 test-templates: setup ## every config template rendered and validated by the real program (root)
 	$(PYTEST) -q tests/test_templates.py
 
-test: lint test-infra test-templates ## the whole suite
+client/node_modules/.installed: client/package-lock.json
+	cd client && npm ci --no-audit --no-fund
+	touch $@
+
+test-client: client/node_modules/.installed ## Angular unit tests in Debian's headless Chromium
+	cd client && CHROME_BIN=/usr/bin/chromium npm test
+
+test: lint test-infra test-templates test-client ## the whole suite
 
 bench-pulumi: setup ## time the mocked Pulumi program (target < 3 s)
 	$(PY) bench/pulumi_graph.py
