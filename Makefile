@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 PYTEST := $(PY) -m pytest
 
-.PHONY: help deps setup services lint test test-infra test-templates test-client bench-pulumi sandbox sandbox-down
+.PHONY: help deps setup services lint test test-infra test-templates test-server test-client test-client-e2e bench-pulumi sandbox sandbox-down
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -16,9 +16,9 @@ help:
 deps: ## install the Debian packages the tests and the sandbox need (root)
 	bash scripts/install-deps.sh
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt
+$(VENV)/.installed: requirements.txt requirements-dev.txt server/pyproject.toml
 	python3 -m venv $(VENV)
-	$(PIP) install -q -r requirements-dev.txt
+	$(PIP) install -q -r requirements-dev.txt -e 'server[test]'
 	touch $@
 
 setup: $(VENV)/.installed ## create .venv and install everything
@@ -32,6 +32,15 @@ test-infra: setup ## the Pulumi program under mocks
 test-templates: setup ## every config template rendered and validated by the real program (root)
 	$(PYTEST) -q tests/test_templates.py
 
+services: ## start MariaDB and Redis on loopback (root), with the test account
+	bash scripts/services-up.sh
+
+test-server: setup services ## the Flask server against a real MariaDB and Redis
+	$(PYTEST) -q server/tests
+
+test-client-e2e: client/node_modules/.installed setup services ## the client in Chromium against the real server
+	cd client && RAINDROP_VENV=$(abspath $(VENV)) npm run e2e
+
 client/node_modules/.installed: client/package-lock.json
 	cd client && npm ci --no-audit --no-fund
 	touch $@
@@ -39,7 +48,7 @@ client/node_modules/.installed: client/package-lock.json
 test-client: client/node_modules/.installed ## Angular unit tests in Debian's headless Chromium
 	cd client && CHROME_BIN=/usr/bin/chromium npm test
 
-test: lint test-infra test-templates test-client ## the whole suite
+test: lint test-infra test-templates test-server test-client test-client-e2e ## the whole suite
 
 bench-pulumi: setup ## time the mocked Pulumi program (target < 3 s)
 	$(PY) bench/pulumi_graph.py

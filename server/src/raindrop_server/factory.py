@@ -1,0 +1,47 @@
+"""The Raindrop app factory, create_app()."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from raindrop_server import (
+    auth,
+    errors,
+    feed,
+    health,
+    notifications,
+    openapi,
+    posts,
+    realtime,  # noqa: F401 - registers the Socket.IO handlers
+    uploads,
+    users,
+)
+from raindrop_server.celery_app import celery_init_app
+from raindrop_server.config import config_from_env
+from raindrop_server.extensions import db, init_redis, migrate, socketio
+
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the app from config, or from the RAINDROP_* environment when config is None."""
+    app = Flask("raindrop_server")  # the package: its static/ folder and the Celery app name
+    app.config.update(config_from_env() if config is None else config)
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(MIGRATIONS_DIR))
+    init_redis(app)
+    celery_init_app(app)
+    # The Redis message queue lets several gunicorn processes and the Celery worker emit to any client.
+    socketio.init_app(app, message_queue=app.config["REDIS_URL"], channel=app.config["SOCKETIO_CHANNEL"])
+    # gunicorn listens on localhost behind nginx: one proxy hop supplies the client address (rate
+    # limits count per client) and the scheme. Wrapped last so Socket.IO's middleware sees them too.
+    app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)
+    errors.init_app(app)
+    for blueprint in (auth.bp, users.bp, posts.bp, feed.bp, notifications.bp, uploads.bp, health.bp, openapi.bp):
+        app.register_blueprint(blueprint)
+    return app

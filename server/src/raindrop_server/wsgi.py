@@ -1,0 +1,13 @@
+"""gunicorn entry point: raindrop_server.wsgi:app.
+
+gevent must patch the standard library before anything imports socket or ssl (gunicorn #1816,
+Flask-SocketIO #851), so this happens before every other import.
+"""
+
+from gevent import monkey
+
+monkey.patch_all()
+
+from raindrop_server.factory import create_app  # noqa: E402
+
+app = create_app()

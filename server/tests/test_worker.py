@@ -1,0 +1,40 @@
+"""Fan-out through a real `celery worker` process on the Redis broker (not eager mode)."""
+
+from conftest import wait_until
+from raindrop_server import timeline
+
+
+def test_new_post_reaches_timelines_through_the_worker(celery_worker, make_client, redis_client):
+    alice, bob, carol = make_client("alice"), make_client("bob"), make_client("carol")
+    alice.post("/api/users/bob/follow")
+    carol.post("/api/users/bob/follow")
+    assert alice.get("/api/feed").json["items"] == []  # alice has a timeline in Redis now; carol has none
+    alice_key = timeline.feed_key(alice.user["id"])
+
+    post_id = bob.post("/api/posts", json={"body": "fan me out"}).json["post"]["id"]
+    wait_until(lambda: redis_client.zscore(alice_key, str(post_id)) is not None, "the worker's fan-out")
+    assert [p["id"] for p in alice.get("/api/feed").json["items"]] == [post_id]
+    # Fan-out never starts a timeline: carol's is built from MySQL when she first reads.
+    assert not redis_client.exists(timeline.feed_key(carol.user["id"]))
+    assert [p["id"] for p in carol.get("/api/feed").json["items"]] == [post_id]
+
+    bob.delete(f"/api/posts/{post_id}")
+    wait_until(lambda: redis_client.zscore(alice_key, str(post_id)) is None, "the worker to remove the post")
+    assert "raindrop_server.tasks.fan_out_post" in celery_worker.read_text()
+
+
+def test_fan_out_is_idempotent(celery_worker, app, make_client, redis_client):
+    alice, bob = make_client("alice"), make_client("bob")
+    alice.post("/api/users/bob/follow")
+    alice.get("/api/feed")
+    post_id = bob.post("/api/posts", json={"body": "twice"}).json["post"]["id"]
+    key = timeline.feed_key(alice.user["id"])
+    wait_until(lambda: redis_client.zscore(key, str(post_id)) is not None, "the worker's fan-out")
+    size = redis_client.zcard(key)
+    # A redelivered message (acks_late after a worker crash) runs the task again.
+    result = app.extensions["celery"].send_task("raindrop_server.tasks.fan_out_post", args=[post_id])
+    assert result.id
+    again = bob.post("/api/posts", json={"body": "marker"}).json["post"]["id"]
+    wait_until(lambda: redis_client.zscore(key, str(again)) is not None, "the next fan-out")
+    assert redis_client.zcard(key) == size + 1
+    assert [p["id"] for p in alice.get("/api/feed").json["items"]] == [again, post_id]
