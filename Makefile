@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 PYTEST := $(PY) -m pytest
 
-.PHONY: help deps setup services lint test test-infra test-templates test-server test-client test-client-e2e bench-pulumi sandbox sandbox-down
+.PHONY: help deps setup services lint test test-infra test-templates test-deploy release rollback-script test-server test-client test-client-e2e bench-pulumi sandbox sandbox-down
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -41,6 +41,15 @@ test-server: setup services ## the Flask server against a real MariaDB and Redis
 test-client-e2e: client/node_modules/.installed setup services ## the client in Chromium against the real server
 	cd client && RAINDROP_VENV=$(abspath $(VENV)) npm run e2e
 
+test-deploy: setup ## release bundle, host steps (real bash on a scratch tree), static publish
+	$(PYTEST) -q tests/test_release.py tests/test_steps.py tests/test_publish.py
+
+release: setup ## the release bundle dist/raindrop-<hash>.tar.gz (built or reused; prints its path)
+	$(PY) -m app.release
+
+rollback-script: ## print the rollback script; RELEASE=<releases/ name> for a named one
+	$(PY) -m app.steps.rollback $(RELEASE)
+
 client/node_modules/.installed: client/package-lock.json
 	cd client && npm ci --no-audit --no-fund
 	touch $@
@@ -48,7 +57,7 @@ client/node_modules/.installed: client/package-lock.json
 test-client: client/node_modules/.installed ## Angular unit tests in Debian's headless Chromium
 	cd client && CHROME_BIN=/usr/bin/chromium npm test
 
-test: lint test-infra test-templates test-server test-client test-client-e2e ## the whole suite
+test: lint test-infra test-templates test-deploy test-server test-client test-client-e2e ## the whole suite
 
 bench-pulumi: setup ## time the mocked Pulumi program (target < 3 s)
 	$(PY) bench/pulumi_graph.py

@@ -15,6 +15,8 @@ packages=(
   debootstrap tinyproxy iproute2 openssh-client openssh-server iptables
   # benchmarks
   wrk
+  # the host-step tests lint every generated script
+  shellcheck
   # generic tools the scripts use
   python3-venv curl ca-certificates git make rsync procps psmisc
 )

@@ -884,10 +884,14 @@ def test_redis_runs_with_the_rendered_conf_needs_the_password_and_persists(tmp_p
         return (out.stderr + out.stdout).strip()
 
     def start() -> subprocess.Popen:
-        proc = subprocess.Popen(["redis-server", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        # In the foreground, as Debian's systemd unit runs it (the file says `daemonize yes` for init.d).
+        proc = subprocess.Popen(
+            ["redis-server", str(conf), "--daemonize", "no"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
         wait_until(lambda: port_open(port), "redis-server listening")
         return proc
 
+    assert re.search(r"^daemonize yes$", conf.read_text(), re.M)
     proc = start()
     try:
         assert cli("PING", password=None).startswith("NOAUTH")

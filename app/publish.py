@@ -1,0 +1,168 @@
+"""Static publish: the client's content-hashed assets to an OSS bucket, and index.html pointed at them.
+
+Run before the bundle is built when a bucket is configured; the bundle then carries the rewritten
+index.html (nginx still serves it, uncached) while browsers fetch the assets from OSS or its CDN. Without a
+bucket nothing here runs and nginx serves the assets itself.
+
+- Objects already in the bucket are skipped: a hashed name never changes content.
+- Each object gets its Content-Type and `Cache-Control: public, max-age=31536000, immutable`.
+- index.html's src/href attributes are rewritten with an HTML parser (BeautifulSoup), not sed: the
+  seed's regex rewrote whatever matched, this touches only attributes that name an uploaded asset.
+- The bucket needs a CORS rule allowing GET from the site's origin: module scripts load in CORS mode.
+
+    python -m app.publish --endpoint URL --bucket NAME --public-base URL [--client-dir DIR] --out DIR
+    (keys from RAINDROP_OSS_ACCESS_KEY_ID / RAINDROP_OSS_ACCESS_KEY_SECRET)
+"""
+
+from __future__ import annotations
+
+import argparse
+import mimetypes
+import os
+import re
+import shutil
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import oss2
+from bs4 import BeautifulSoup
+
+from app import render
+
+IMMUTABLE = "public, max-age=31536000, immutable"
+# The types browsers need exactly (module scripts are refused under a wrong one); mimetypes for the rest.
+CONTENT_TYPES = {
+    ".js": "text/javascript; charset=utf-8",
+    ".mjs": "text/javascript; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".svg": "image/svg+xml",
+    ".woff2": "font/woff2",
+    ".woff": "font/woff",
+    ".ttf": "font/ttf",
+    ".webp": "image/webp",
+    ".avif": "image/avif",
+    ".ico": "image/x-icon",
+}
+# Attributes that load an asset.
+URL_ATTRIBUTES = ("src", "href")
+
+
+class PublishError(RuntimeError):
+    """Publishing cannot go on; the message names the file or setting."""
+
+
+@dataclass(frozen=True)
+class PublishResult:
+    client_dir: Path  # the build to bundle: the assets plus the rewritten index.html
+    uploaded: tuple[str, ...]
+    skipped: tuple[str, ...]
+
+
+def hashed_asset_pattern() -> re.Pattern[str]:
+    """The same rule nginx uses to cache a file as immutable (config/defaults.yml)."""
+    return re.compile(render.load_defaults()["raindrop_hashed_asset_regex"])
+
+
+def hashed_assets(build_dir: Path) -> list[str]:
+    """Paths (relative, POSIX) of the build's content-hashed files."""
+    pattern = hashed_asset_pattern()
+    return sorted(
+        path.relative_to(build_dir).as_posix()
+        for path in build_dir.rglob("*")
+        if path.is_file() and pattern.search(path.name)
+    )
+
+
+def content_type(name: str) -> str:
+    suffix = Path(name).suffix.lower()
+    return CONTENT_TYPES.get(suffix) or mimetypes.guess_type(name)[0] or "application/octet-stream"
+
+
+def upload_assets(
+    bucket: oss2.Bucket, build_dir: Path, assets: list[str], prefix: str = ""
+) -> tuple[list[str], list[str]]:
+    """Put each asset under `prefix` unless an object of that name is there already."""
+    uploaded: list[str] = []
+    skipped: list[str] = []
+    for name in assets:
+        key = f"{prefix}{name}"
+        if bucket.object_exists(key):
+            skipped.append(key)
+            continue
+        headers = {"Content-Type": content_type(name), "Cache-Control": IMMUTABLE}
+        bucket.put_object_from_file(key, str(build_dir / name), headers=headers)
+        uploaded.append(key)
+    return uploaded, skipped
+
+
+def _asset_name(value: str) -> str | None:
+    """The build-relative path an attribute value refers to, or None for absolute and external URLs."""
+    parts = urlsplit(value)
+    if parts.scheme or parts.netloc or parts.query or parts.fragment:
+        return None
+    return parts.path.removeprefix("./").removeprefix("/")
+
+
+def rewrite_index(html: str, assets: list[str], base_url: str) -> str:
+    """index.html with every src/href that names one of `assets` pointed at `base_url`."""
+    known = set(assets)
+    base = base_url.rstrip("/") + "/"
+    soup = BeautifulSoup(html, "html.parser")
+    for tag in soup.find_all(True):
+        for attribute in URL_ATTRIBUTES:
+            value = tag.get(attribute)
+            if isinstance(value, str) and _asset_name(value) in known:
+                tag[attribute] = base + _asset_name(value)
+    return str(soup)
+
+
+def publish(
+    bucket: oss2.Bucket, build_dir: Path, out_dir: Path, public_base: str, prefix: str = ""
+) -> PublishResult:
+    """Upload `build_dir`'s hashed assets, then write the build with the rewritten index.html to `out_dir`."""
+    if not (build_dir / "index.html").is_file():
+        raise PublishError(f"{build_dir} has no index.html: not a client build")
+    if urlsplit(public_base).scheme not in ("http", "https"):
+        raise PublishError(f"public base {public_base!r} must be an http(s) URL (the OSS or CDN address)")
+    if prefix and not prefix.endswith("/"):
+        raise PublishError(f"object prefix {prefix!r} must end with '/'")
+    assets = hashed_assets(build_dir)
+    uploaded, skipped = upload_assets(bucket, build_dir, assets, prefix)
+    if out_dir.exists():
+        shutil.rmtree(out_dir)
+    shutil.copytree(build_dir, out_dir)
+    index = out_dir / "index.html"
+    base = public_base.rstrip("/") + "/" + prefix
+    index.write_text(rewrite_index(index.read_text(), assets, base))
+    return PublishResult(client_dir=out_dir, uploaded=tuple(uploaded), skipped=tuple(skipped))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m app.publish", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--endpoint", required=True, help="OSS endpoint URL, e.g. https://oss-cn-qingdao.aliyuncs.com")
+    parser.add_argument("--bucket", required=True)
+    parser.add_argument("--public-base", required=True, help="URL browsers load the assets from (bucket or CDN)")
+    parser.add_argument("--prefix", default="", help="object key prefix, ending with '/'")
+    parser.add_argument("--client-dir", type=Path, default=Path("client/dist/raindrop/browser"))
+    parser.add_argument("--out", type=Path, required=True, help="where the build with the new index.html goes")
+    args = parser.parse_args(argv)
+    key_id = os.environ.get("RAINDROP_OSS_ACCESS_KEY_ID")
+    key_secret = os.environ.get("RAINDROP_OSS_ACCESS_KEY_SECRET")
+    if not key_id or not key_secret:
+        print("publish: set RAINDROP_OSS_ACCESS_KEY_ID and RAINDROP_OSS_ACCESS_KEY_SECRET", file=sys.stderr)
+        return 2
+    bucket = oss2.Bucket(oss2.Auth(key_id, key_secret), args.endpoint, args.bucket)
+    try:
+        result = publish(bucket, args.client_dir, args.out, args.public_base, args.prefix)
+    except (PublishError, oss2.exceptions.OssError) as error:
+        print(f"publish: {error}", file=sys.stderr)
+        return 1
+    print(f"publish: {len(result.uploaded)} uploaded, {len(result.skipped)} already there", file=sys.stderr)
+    print(result.client_dir)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,139 @@
+"""The plain data the host steps are built from: host settings, files to place, and the release bundle."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+# The secrets a stack gives. The secrets step writes them (and every file rendered from them) on the host;
+# no other script holds them.
+SECRET_NAMES = ("db_password", "redis_password", "admin_password", "secret_key")
+
+_MODE = re.compile(r"^[0-7]{3}$")
+_OWNER = re.compile(r"^[a-z_][a-z0-9_-]*:[a-z_][a-z0-9_-]*$")
+
+
+@dataclass(frozen=True)
+class HostFile:
+    """A file to place on the host, installed atomically and only when it differs."""
+
+    path: str
+    content: str
+    mode: str = "644"
+    owner: str = "root:root"
+    # A service to restart when this file changes, e.g. "redis-server" for /etc/redis/redis.conf.
+    restart: str | None = None
+
+    def __post_init__(self) -> None:
+        if not self.path.startswith("/") or "\t" in self.path or "\n" in self.path:
+            raise ValueError(f"host file path must be absolute, one line, no tabs: {self.path!r}")
+        if not _MODE.match(self.mode):
+            raise ValueError(f"{self.path}: mode {self.mode!r} is not an octal mode like '640'")
+        if not _OWNER.match(self.owner):
+            raise ValueError(f"{self.path}: owner {self.owner!r} is not 'user:group'")
+        if self.restart is not None and not re.fullmatch(r"[a-z][a-z0-9.-]*", self.restart):
+            raise ValueError(f"{self.path}: restart {self.restart!r} is not a service name")
+
+    @property
+    def private(self) -> bool:
+        """No access for others: the only modes a file that holds a secret may have."""
+        return not int(self.mode, 8) & 0o007
+
+
+@dataclass(frozen=True)
+class HostConfig:
+    """Where and how Raindrop lives on a host. The defaults are the contract's host layout."""
+
+    app_user: str = "raindrop"
+    base_dir: str = "/srv/raindrop"
+    etc_dir: str = "/etc/raindrop"
+    log_dir: str = "/var/log/raindrop"
+    env_file: str = "/etc/raindrop/raindrop.env"
+    bin_dir: str = "/usr/local/bin"  # where deploy installs the raindrop-rollback command
+    keep_releases: int = 5
+    # apt: a mirror base URL (e.g. http://mirrors.cloud.aliyuncs.com/debian) and/or an HTTP proxy URL.
+    apt_mirror: str | None = None
+    apt_security_mirror: str | None = None  # defaults to apt_mirror + "-security"
+    apt_proxy: str | None = None
+    packages: tuple[str, ...] = (
+        "nginx",
+        "supervisor",
+        "redis-server",
+        "mariadb-server",
+        "python3",
+        "python3-venv",
+        "curl",
+        "openssl",
+        "ca-certificates",
+        "logrotate",
+        "procps",  # pgrep: gunicorn's workers, for the HUP
+        "iproute2",  # ss: which of them still listen
+    )
+    services: tuple[str, ...] = ("mariadb", "redis-server", "supervisor", "nginx")
+    db_name: str = "raindrop"
+    db_user: str = "raindrop"
+    # supervisor groups as config/supervisor.conf.j2 defines them (`name:*` is every process of it).
+    web_programs: tuple[str, ...] = ("raindrop-web:*",)
+    worker_programs: tuple[str, ...] = ("raindrop-celery:*",)
+    health_url: str = "http://127.0.0.1/api/health"
+    health_attempts: int = 30
+    health_interval_seconds: int = 1
+    lock_wait_seconds: int = 600
+    # Rendered config files without secrets: system ones placed by provision, app ones carried by each
+    # release (so a rollback brings its files back). Files with secrets go through write_secrets.
+    system_files: tuple[HostFile, ...] = field(default=())
+    app_files: tuple[HostFile, ...] = field(default=())
+
+    def __post_init__(self) -> None:
+        if self.keep_releases < 2:
+            raise ValueError(f"keep_releases must be at least 2 so a rollback target remains, not {self.keep_releases}")
+        for name in ("app_user", "db_name", "db_user"):
+            if not re.fullmatch(r"[a-z_][a-z0-9_]{0,31}", getattr(self, name)):
+                raise ValueError(f"{name} {getattr(self, name)!r} must be a short lowercase identifier")
+        for name in ("base_dir", "etc_dir", "log_dir", "env_file", "bin_dir"):
+            if not re.fullmatch(r"/[A-Za-z0-9_./-]+", getattr(self, name)):
+                raise ValueError(f"{name} {getattr(self, name)!r} must be an absolute path of plain characters")
+        for name in ("apt_mirror", "apt_security_mirror", "apt_proxy"):
+            value = getattr(self, name)
+            if value is not None and not re.fullmatch(r"https?://[^\s\"'\\]+", value):
+                raise ValueError(f"{name} {value!r} must be an http(s) URL")
+        if self.health_attempts < 1 or self.health_interval_seconds < 1:
+            raise ValueError("health_attempts and health_interval_seconds must be at least 1")
+
+    @property
+    def secrets_file(self) -> str:
+        return f"{self.etc_dir}/secrets.env"
+
+    @property
+    def rollback_command(self) -> str:
+        return f"{self.bin_dir}/raindrop-rollback"
+
+    @property
+    def staged_dir(self) -> str:
+        """Where the secrets step stages the files that hold secrets, for provision and deploy to install."""
+        return f"{self.etc_dir}/staged"
+
+
+_HASH = re.compile(r"^[0-9a-f]{12,64}$")
+
+
+@dataclass(frozen=True)
+class Bundle:
+    """A release bundle as the host steps need it: its hashes, and where the upload puts it."""
+
+    hash: str  # content hash, names the release
+    deps_hash: str  # hash of the dependency wheels, names the shared venv
+    sha256: str  # of the .tar.gz bytes, checked on the host before unpacking
+    remote_dir: str = "/var/tmp"  # exists on any Debian host, before provision too
+
+    def __post_init__(self) -> None:
+        for name in ("hash", "deps_hash", "sha256"):
+            if not _HASH.match(getattr(self, name)):
+                raise ValueError(f"bundle {name} {getattr(self, name)!r} is not a lowercase hex digest")
+        if not re.fullmatch(r"/[A-Za-z0-9_./-]*", self.remote_dir):
+            raise ValueError(f"bundle remote_dir {self.remote_dir!r} must be an absolute path of plain characters")
+
+    @property
+    def remote_path(self) -> str:
+        """Where remote.CopyToRemote must put the bundle."""
+        return f"{self.remote_dir}/raindrop-{self.hash}.tar.gz"

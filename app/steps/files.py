@@ -1,0 +1,135 @@
+"""The host's config files, rendered by app/render.py and sorted by who may carry them.
+
+A file "holds a secret" when its rendering changes with the secrets: it is rendered twice, with two sets
+of decoy secrets, and compared. That catches every filter (a URL-quoted password, supervisor's
+SHA-1 of the admin password) without a list to keep up to date. Those files go to the secrets step;
+the others to provision (system services) or to each release (deploy). The public files need no secret
+to render, so the Pulumi program gets them as plain text; only secret_files() needs the values.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import bcrypt
+
+from app import render
+from app.steps.config import SECRET_NAMES, HostConfig, HostFile
+from app.steps.secrets import check_secrets
+
+# Template variable for each secret (config/defaults.yml).
+SECRET_VARIABLES = {name: f"raindrop_{name}" for name in SECRET_NAMES}
+# The service to restart when one of its files changes. Public ones among them are provision's to place.
+# supervisord reads its [inet_http_server] only when it starts (reread/update cover programs only), so
+# a changed supervisor file restarts it: rare (a config or secret change), never on a code-only deploy.
+SYSTEM_SERVICES = {"/etc/mysql/": "mariadb", "/etc/redis/": "redis-server", "/etc/supervisor/": "supervisor"}
+# nginx's workers check the admin's basic auth, so the htpasswd is readable by their group only.
+HTPASSWD_OWNER = "root:www-data"
+
+_STD_B64 = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+_BCRYPT_B64 = b"./ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+
+
+@dataclass(frozen=True)
+class PublicFiles:
+    system: tuple[HostFile, ...]  # no secret; provision places them
+    app: tuple[HostFile, ...]  # no secret; every release carries them
+
+
+def _decoys(tag: str) -> dict[str, str]:
+    return {SECRET_VARIABLES[name]: f"decoy-{tag}-{name}-0123456789abcdef" for name in SECRET_NAMES}
+
+
+def _service_for(path: str) -> str | None:
+    return next((service for prefix, service in SYSTEM_SERVICES.items() if path.startswith(prefix)), None)
+
+
+def _host_file(spec: render.HostFile, content: str) -> HostFile:
+    return HostFile(
+        path=spec.path,
+        content=content,
+        mode=f"{spec.mode:03o}",
+        owner=f"{spec.owner}:{spec.group}",
+        restart=_service_for(spec.path),
+    )
+
+
+def _check_values(values: Mapping[str, Any]) -> None:
+    given_secrets = sorted(set(values) & set(SECRET_VARIABLES.values()))
+    if given_secrets:
+        raise ValueError(f"pass secrets apart from the template values, not as {given_secrets[0]!r}")
+
+
+def _secret_specs(values: Mapping[str, Any]) -> set[render.HostFile]:
+    """The files whose text depends on the secrets: rendered with two sets of decoys, they differ."""
+    first, second = render.render_all({**values, **_decoys("a")}), render.render_all({**values, **_decoys("b")})
+    return {spec for spec in first if first[spec] != second[spec]}
+
+
+def public_files(values: Mapping[str, Any]) -> PublicFiles:
+    """The files that hold no secret, rendered from `values` (template variables without secrets)."""
+    _check_values(values)
+    secret = _secret_specs(values)
+    rendered = render.render_all({**values, **_decoys("a")})
+    files = [_host_file(spec, content) for spec, content in rendered.items() if spec not in secret]
+    return PublicFiles(
+        system=tuple(f for f in files if f.restart),
+        app=tuple(f for f in files if not f.restart),
+    )
+
+
+def htpasswd_line(user: str, password: str, secret_key: str) -> str:
+    """A bcrypt htpasswd line whose salt comes from the secret key, so the same inputs give the same text.
+
+    (render.htpasswd_line draws a fresh salt each time, which would make every `pulumi up` see a change.)
+    """
+    salt_bytes = hmac.new(secret_key.encode(), b"raindrop admin htpasswd", hashlib.sha256).digest()[:16]
+    salt = b"$2b$%02d$" % render.HTPASSWD_BCRYPT_ROUNDS
+    salt += base64.b64encode(salt_bytes).translate(bytes.maketrans(_STD_B64, _BCRYPT_B64))[:22]
+    return f"{user}:{bcrypt.hashpw(password.encode(), salt).decode()}\n"
+
+
+def secret_files(values: Mapping[str, Any], secrets: Mapping[str, str]) -> tuple[HostFile, ...]:
+    """The files rendered from the secrets (for write_secrets only), plus the admin's htpasswd."""
+    _check_values(values)
+    check_secrets(secrets)
+    variables = {**values, **{SECRET_VARIABLES[name]: value for name, value in secrets.items()}}
+    rendered = render.render_all(variables)
+    files = [_host_file(spec, rendered[spec]) for spec in sorted(_secret_specs(values), key=lambda s: s.path)]
+    merged = render.config_variables(variables)
+    files.append(
+        HostFile(
+            path=merged["raindrop_admin_htpasswd_file"],
+            content=htpasswd_line(merged["raindrop_admin_user"], secrets["admin_password"], secrets["secret_key"]),
+            mode="640",
+            owner=HTPASSWD_OWNER,
+        )
+    )
+    return tuple(files)
+
+
+def host_config(values: Mapping[str, Any], **settings: Any) -> HostConfig:
+    """A HostConfig that agrees with the template values (user, paths, db, port) and carries their files."""
+    files = public_files(values)
+    variables = {**render.load_defaults(), **values}
+    current = str(variables["raindrop_current_dir"])
+    if not current.endswith("/current"):
+        raise ValueError(f"raindrop_current_dir {current!r} must be <base>/current, the symlink deploy switches")
+    listen = variables["raindrop_listen_address"] or "127.0.0.1"
+    return HostConfig(
+        app_user=variables["raindrop_app_user"],
+        base_dir=current.removesuffix("/current"),
+        log_dir=variables["raindrop_log_dir"],
+        env_file=variables["raindrop_env_file"],
+        db_name=variables["raindrop_db_name"],
+        db_user=variables["raindrop_db_user"],
+        health_url=f"http://{listen}:{variables['raindrop_http_port']}/api/health",
+        system_files=files.system,
+        app_files=files.app,
+        **settings,
+    )

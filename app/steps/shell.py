@@ -1,0 +1,229 @@
+"""Small pure combinators that build bash text. Nothing here runs anything.
+
+Each host step is a prelude of shared bash functions plus its own lines; keeping the functions here
+means provision, deploy and rollback switch, install files and reload in exactly one way.
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Iterable
+
+from app.steps.config import HostConfig, HostFile
+
+q = shlex.quote
+
+HEREDOC_END = "RAINDROP_EOF"
+
+
+def heredoc(command: str, content: str) -> str:
+    """`command` fed `content` verbatim (no expansion) through a quoted here-document.
+
+    The end marker is RAINDROP_EOF, numbered up when the content has such a line (a script that
+    itself holds here-documents, like the rollback command).
+    """
+    content_lines = set(content.splitlines())
+    end, number = HEREDOC_END, 0
+    while end in content_lines:
+        number += 1
+        end = f"{HEREDOC_END}_{number}"
+    if not content.endswith("\n"):
+        content += "\n"
+    return f"{command} <<'{end}'\n{content}{end}\n"
+
+
+def lines(*parts: str | Iterable[str]) -> str:
+    """Join script fragments, one per line, flattening lists and dropping empty ones."""
+    out: list[str] = []
+    for part in parts:
+        items = [part] if isinstance(part, str) else list(part)
+        out.extend(item.rstrip("\n") for item in items if item)
+    return "\n".join(out) + "\n"
+
+
+def prelude(config: HostConfig) -> str:
+    """Variables and functions every step shares."""
+    return lines(
+        f"BASE={q(config.base_dir)}",
+        'RELEASES="$BASE/releases"',
+        'SHARED="$BASE/shared"',
+        'CURRENT="$BASE/current"',
+        f"APP_USER={q(config.app_user)}",
+        f"SECRETS_FILE={q(config.secrets_file)}",
+        f"STAGED={q(config.staged_dir)}",
+        f"ENV_FILE={q(config.env_file)}",
+        f"WEB_PROGRAMS=({' '.join(q(p) for p in config.web_programs)})",
+        f"WORKER_PROGRAMS=({' '.join(q(p) for p in config.worker_programs)})",
+        f"HEALTH_URL={q(config.health_url)}",
+        f"HEALTH_ATTEMPTS={config.health_attempts}",
+        f"HEALTH_INTERVAL={config.health_interval_seconds}",
+        "export DEBIAN_FRONTEND=noninteractive",
+        "CHANGED=()",
+        "WROTE=no",
+        "WORKER_JOBS=()",
+        "",
+        "log() { printf '==> [%ss] %s\\n' \"$SECONDS\" \"$*\"; }",
+        "die() { printf '\\n!!! RAINDROP DEPLOY FAILED: %s\\n\\n' \"$*\" >&2; exit 1; }",
+        "",
+        "# install_file SRC DEST MODE OWNER: place SRC at DEST atomically, only when it",
+        "# differs in content, mode or owner; a changed DEST is added to CHANGED and sets WROTE=yes.",
+        "install_file() {",
+        '  local src=$1 dest=$2 mode=$3 owner=$4 tmp',
+        "  WROTE=no",
+        '  mkdir -p "$(dirname "$dest")"',
+        '  tmp=$(mktemp "$(dirname "$dest")/.raindrop.XXXXXX")',
+        '  cat "$src" > "$tmp"',
+        '  chmod "$mode" "$tmp"',
+        '  chown "$owner" "$tmp"',
+        '  if [ -f "$dest" ] && cmp -s "$tmp" "$dest" && [ "$(stat -c \'%a %U:%G\' "$dest")" = "$mode $owner" ]; then',
+        '    rm -f "$tmp"',
+        "  else",
+        '    mv -f "$tmp" "$dest"',
+        '    CHANGED+=("$dest")',
+        "    WROTE=yes",
+        '    log "wrote $dest"',
+        "  fi",
+        "}",
+        "",
+        "# apply_files DIR: install the files listed in DIR/files.tsv (mode, owner, path, file, service to",
+        "# restart when it changed or -): a release's config files, or the secrets step's staged ones.",
+        "apply_files() {",
+        '  local manifest="$1/files.tsv" mode owner dest src restart',
+        '  [ -f "$manifest" ] || return 0',
+        "  while IFS=$'\\t' read -r mode owner dest src restart; do",
+        '    install_file "$1/$src" "$dest" "$mode" "$owner"',
+        '    if [ "$restart" != - ] && [ "$WROTE" = yes ]; then svc_restart "$restart"; fi',
+        '    case "$dest" in',
+        "      /etc/nginx/sites-available/*) ln -sfn \"$dest\" \"/etc/nginx/sites-enabled/${dest##*/}\" ;;",
+        "    esac",
+        '  done < "$manifest"',
+        "}",
+        "",
+        "# service helpers: systemd where it runs, plain init.d (e.g. a chroot) otherwise.",
+        "svc_enable() {",
+        "  if [ -d /run/systemd/system ]; then systemctl enable --quiet \"$1\"; "
+        'else update-rc.d "$1" defaults >/dev/null; fi',
+        "}",
+        "# An init script that waits on a daemon which never detaches would hang the deploy: bound it.",
+        "svc_start() {",
+        '  service "$1" status >/dev/null 2>&1 || timeout 120 service "$1" start || die "$1 did not start (120 s)"',
+        "}",
+        'svc_restart() { timeout 120 service "$1" restart || die "restarting $1 failed or hung (120 s)"; }',
+        "",
+        "# switch_to RELEASE: point current at RELEASE atomically (a rename never leaves current missing).",
+        "switch_to() {",
+        '  rm -f "$BASE/.current.tmp"',
+        '  ln -s "$1" "$BASE/.current.tmp"',
+        '  mv -T "$BASE/.current.tmp" "$CURRENT"',
+        '  log "current -> $1"',
+        "}",
+        "",
+        "# reload_app OLD_VENV: load the current release into the running services, gracefully.",
+        "# gunicorn gets HUP (new workers on the same socket: no request is refused); a full restart only",
+        "# when the venv or the env file changed, since HUP keeps the master's interpreter and environment.",
+        "# celery restarts (warm shutdown within its stopwaitsecs) in the background. nginx reloads only a",
+        "# config that passes nginx -t.",
+        "reload_app() {",
+        '  local how=hup group name state',
+        '  [ "${1:-}" = "$(deps_of "$CURRENT")" ] || how=restart',
+        '  [[ " ${CHANGED[*]} " != *" $ENV_FILE "* ]] || how=restart',
+        "  supervisorctl reread >/dev/null || return 1",
+        "  supervisorctl update || return 1",
+        '  for group in "${WEB_PROGRAMS[@]}"; do',
+        "    while read -r name state _; do",
+        '      case "$state" in',
+        '        RUNNING) if [ "$how" = restart ]; then supervisorctl restart "$name" || return 1; '
+        'else hup_gunicorn "$name" || return 1; fi ;;',
+        "        STARTING) ;;",
+        '        *) supervisorctl start "$name" || return 1 ;;',
+        "      esac",
+        '    done < <(supervisorctl status "$group" 2>&1 || true)',
+        "  done",
+        # Workers restart in the background (a warm shutdown takes seconds); wait_workers collects them.
+        '  for group in "${WORKER_PROGRAMS[@]}"; do supervisorctl restart "$group" & WORKER_JOBS+=($!); done',
+        "  nginx -t -q || return 1",
+        '  if [ -s /run/nginx.pid ] && kill -0 "$(cat /run/nginx.pid)" 2>/dev/null; then',
+        "    nginx -s reload || return 1",
+        "  else",
+        "    service nginx start || return 1",
+        "  fi",
+        '  log "reloaded ($how)"',
+        "}",
+        "",
+        "# hup_gunicorn PROGRAM: HUP its gunicorn, then wait until the old workers stop listening, so that",
+        "# the health check that follows cannot be answered by the old code.",
+        "hup_gunicorn() {",
+        '  local master old pid listening still',
+        '  master=$(supervisorctl pid "$1")',
+        '  old=$(pgrep -P "$master" || true)',
+        '  supervisorctl signal HUP "$1" || return 1',
+        "  for _ in $(seq 300); do",
+        "    listening=$(ss -Hltnp 2>/dev/null || true)",
+        "    still=no",
+        '    for pid in $old; do [[ "$listening" == *"pid=$pid,"* ]] && still=yes; done',
+        "    [ $still = no ] && return 0",
+        "    sleep 0.1",
+        "  done",
+        '  log "the old gunicorn workers of $1 still listen 30 s after HUP"',
+        "  return 1",
+        "}",
+        "",
+        "# wait_workers: the background worker restarts of reload_app all succeeded.",
+        "wait_workers() {",
+        "  local job status=0",
+        '  for job in "${WORKER_JOBS[@]}"; do wait "$job" || status=1; done',
+        "  WORKER_JOBS=()",
+        '  [ $status = 0 ] || log "a worker did not restart"',
+        "  return $status",
+        "}",
+        "",
+        "# healthy: /api/health through nginx answers 2xx, retried while the new workers boot.",
+        "healthy() {",
+        '  for _ in $(seq "$HEALTH_ATTEMPTS"); do',
+        '    if curl -fsS -o /dev/null --max-time 5 "$HEALTH_URL"; then log "healthy: $HEALTH_URL"; return 0; fi',
+        '    sleep "$HEALTH_INTERVAL"',
+        "  done",
+        '  log "not healthy after $HEALTH_ATTEMPTS attempts: $HEALTH_URL"',
+        "  return 1",
+        "}",
+        "",
+        "# deps_of RELEASE: the venv a release runs on.",
+        'deps_of() { readlink "$1/venv" 2>/dev/null || true; }',
+        "",
+        "# previous_release: the newest release older than current that is not marked BAD_RELEASE.",
+        "previous_release() {",
+        '  local current name',
+        '  current=$(basename "$(readlink "$CURRENT")")',
+        '  for name in $(ls -1 "$RELEASES" | sort -r); do',
+        '    [[ "$name" < "$current" ]] || continue',
+        '    [ -f "$RELEASES/$name/REVISION" ] || continue',
+        '    [ -f "$RELEASES/$name/BAD_RELEASE" ] && continue',
+        '    echo "$RELEASES/$name"; return 0',
+        "  done",
+        "  return 1",
+        "}",
+        "",
+        "# take_lock: one deploy or rollback at a time per host.",
+        "take_lock() {",
+        '  install -d -m 755 "$BASE"',
+        '  exec 9>"$BASE/.deploy.lock"',
+        f'  flock -w {config.lock_wait_seconds} 9 || die "another deploy holds $BASE/.deploy.lock"',
+        "}",
+        'release_lock() { flock -u 9; }',
+    )
+
+
+def write_files(directory: str, files: Iterable[HostFile]) -> str:
+    """Bash that writes `files` under `directory` as NN with a files.tsv manifest, for apply_files.
+
+    `directory` is a bash word, quoted by the caller (e.g. '"$RELEASE/host"').
+    """
+    out = [f"install -d -m 700 {directory}", f": > {directory}/files.tsv"]
+    for index, host_file in enumerate(files):
+        name = f"{index:02d}"
+        out.append(heredoc(f"cat > {directory}/{name}", host_file.content).rstrip("\n"))
+        out.append(
+            f"printf '%s\\t%s\\t%s\\t%s\\t%s\\n' {host_file.mode} {host_file.owner} {q(host_file.path)} {name} "
+            f"{host_file.restart or '-'} >> {directory}/files.tsv"
+        )
+    return lines(out)

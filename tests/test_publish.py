@@ -1,0 +1,196 @@
+"""Static publish against a small OSS stand-in on loopback: the real oss2 client signs and sends its
+requests (path-style, as oss2 does for an IP endpoint) to http://127.0.0.1:PORT/<bucket>/<key>."""
+
+from __future__ import annotations
+
+import base64
+import threading
+import urllib.parse
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import oss2
+import pytest
+from bs4 import BeautifulSoup
+from test_release import write_client_build
+
+from app.publish import IMMUTABLE, PublishError, content_type, hashed_assets, publish, rewrite_index
+
+BUCKET = "raindrop-static"
+PUBLIC_BASE = "https://cdn.example.com/"
+NO_SUCH_KEY = (
+    '<?xml version="1.0" encoding="UTF-8"?><Error><Code>NoSuchKey</Code>'
+    "<Message>The specified key does not exist.</Message><RequestId>fake</RequestId></Error>"
+)
+
+
+class FakeOss(BaseHTTPRequestHandler):
+    """HEAD (objectMeta) and PUT of objects, kept in `self.server.objects`; every request is recorded."""
+
+    def _key(self) -> str:
+        path = self.path.split("?", 1)[0]
+        bucket, _, key = path.lstrip("/").partition("/")
+        assert bucket == BUCKET
+        return urllib.parse.unquote(key)  # oss2 percent-encodes the key, '/' included
+
+    def _record(self) -> None:
+        self.server.requests.append((self.command, self._key(), dict(self.headers)))
+
+    def _reply(self, status: int, headers: dict[str, str] | None = None) -> None:
+        self.send_response(status)
+        for name, value in {"x-oss-request-id": "fake", "Content-Length": "0", **(headers or {})}.items():
+            self.send_header(name, value)
+        self.end_headers()
+
+    def do_HEAD(self) -> None:
+        self._record()
+        if self._key() in self.server.objects:
+            self._reply(200, {"ETag": '"fake"'})
+        else:
+            # Real OSS answers a HEAD error with the error document base64'd in x-oss-err.
+            self._reply(404, {"x-oss-err": base64.b64encode(NO_SUCH_KEY.encode()).decode()})
+
+    def do_PUT(self) -> None:
+        self._record()
+        if "chunked" in self.headers.get("Transfer-Encoding", ""):
+            body = b""
+            while (size := int(self.rfile.readline().strip(), 16)) > 0:
+                body += self.rfile.read(size)
+                self.rfile.readline()
+            self.rfile.readline()
+        else:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+        self.server.objects[self._key()] = (body, dict(self.headers))
+        self._reply(200, {"ETag": '"fake"'})
+
+    def log_message(self, *args) -> None:  # keep pytest's output clean
+        pass
+
+
+@pytest.fixture
+def oss_server():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), FakeOss)
+    server.objects, server.requests = {}, []
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def bucket(oss_server):
+    endpoint = f"http://127.0.0.1:{oss_server.server_address[1]}"
+    return oss2.Bucket(oss2.Auth("test-key-id", "test-key-secret"), endpoint, BUCKET)
+
+
+def test_uploads_hashed_assets_with_type_and_cache_headers(oss_server, bucket, tmp_path):
+    build = write_client_build(tmp_path)
+    result = publish(bucket, build, tmp_path / "out", PUBLIC_BASE)
+    assert sorted(result.uploaded) == [
+        "main-BBBBBBBB.js",
+        "media/logo-CCCCCCCC.svg",
+        "styles-AAAAAAAA.css",
+    ]
+    assert set(oss_server.objects) == set(result.uploaded)  # index.html and favicon.ico stay with nginx
+    body, headers = oss_server.objects["main-BBBBBBBB.js"]
+    assert body == (build / "main-BBBBBBBB.js").read_bytes()
+    assert headers["Content-Type"] == "text/javascript; charset=utf-8"
+    assert headers["Cache-Control"] == IMMUTABLE
+    assert oss_server.objects["styles-AAAAAAAA.css"][1]["Content-Type"] == "text/css; charset=utf-8"
+    assert oss_server.objects["media/logo-CCCCCCCC.svg"][1]["Content-Type"] == "image/svg+xml"
+    # oss2 really signed them.
+    assert headers["authorization"].startswith("OSS test-key-id:")
+
+
+def test_objects_already_there_are_skipped(oss_server, bucket, tmp_path):
+    build = write_client_build(tmp_path)
+    publish(bucket, build, tmp_path / "out", PUBLIC_BASE)
+    oss_server.requests.clear()
+    again = publish(bucket, build, tmp_path / "out", PUBLIC_BASE)
+    assert again.uploaded == ()
+    assert len(again.skipped) == 3
+    assert {method for method, _, _ in oss_server.requests} == {"HEAD"}
+
+
+def test_prefix_goes_into_keys_and_urls(oss_server, bucket, tmp_path):
+    build = write_client_build(tmp_path)
+    result = publish(bucket, build, tmp_path / "out", "https://cdn.example.com", prefix="v1/")
+    assert "v1/main-BBBBBBBB.js" in oss_server.objects
+    html = (result.client_dir / "index.html").read_text()
+    assert 'src="https://cdn.example.com/v1/main-BBBBBBBB.js"' in html
+
+
+def test_index_points_at_the_public_base_and_the_rest_is_kept(oss_server, bucket, tmp_path):
+    build = write_client_build(tmp_path)
+    result = publish(bucket, build, tmp_path / "out", PUBLIC_BASE)
+    soup = BeautifulSoup((result.client_dir / "index.html").read_text(), "html.parser")
+    assert soup.find("script")["src"] == "https://cdn.example.com/main-BBBBBBBB.js"
+    assert soup.find("link", rel="stylesheet")["href"] == "https://cdn.example.com/styles-AAAAAAAA.css"
+    assert soup.find("base")["href"] == "/"
+    assert (build / "index.html").read_text().count("cdn.example.com") == 0  # the source build is untouched
+    assert (result.client_dir / "main-BBBBBBBB.js").is_file()
+
+
+def test_rewrite_touches_only_attributes_naming_an_asset():
+    html = (
+        '<!doctype html><html><head><base href="/"><link rel="icon" href="favicon.ico">'
+        '<link rel="stylesheet" href="styles-AAAAAAAA.css" media="print" onload="this.media=\'all\'">'
+        '<noscript><link rel="stylesheet" href="./styles-AAAAAAAA.css"></noscript></head><body>'
+        '<link rel="modulepreload" href="chunk-DDDDDDDD.js">'
+        '<a href="https://elsewhere.example/main-BBBBBBBB.js">x</a>'
+        '<p>main-BBBBBBBB.js stays text</p>'
+        '<script src="main-BBBBBBBB.js" type="module"></script></body></html>'
+    )
+    out = rewrite_index(html, ["main-BBBBBBBB.js", "styles-AAAAAAAA.css", "chunk-DDDDDDDD.js"], "https://cdn.x/")
+    soup = BeautifulSoup(out, "html.parser")
+    assert soup.find("link", rel="icon")["href"] == "favicon.ico"
+    assert [link["href"] for link in soup.find_all("link", rel="stylesheet")] == [
+        "https://cdn.x/styles-AAAAAAAA.css",
+        "https://cdn.x/styles-AAAAAAAA.css",
+    ]
+    assert soup.find("link", rel="modulepreload")["href"] == "https://cdn.x/chunk-DDDDDDDD.js"
+    assert soup.find("a")["href"] == "https://elsewhere.example/main-BBBBBBBB.js"
+    assert soup.find("p").text == "main-BBBBBBBB.js stays text"
+    assert soup.find("script")["type"] == "module"
+    assert soup.find("link", rel="stylesheet")["onload"] == "this.media='all'"
+
+
+def test_hashed_assets_follow_the_nginx_rule(tmp_path):
+    build = write_client_build(tmp_path)
+    (build / "main.1a2b3c4d5e6f7a8b.js").write_text("webpack style\n")
+    (build / "notes-lowercase.js").write_text("not hashed\n")
+    assert hashed_assets(build) == [
+        "main-BBBBBBBB.js",
+        "main.1a2b3c4d5e6f7a8b.js",
+        "media/logo-CCCCCCCC.svg",
+        "styles-AAAAAAAA.css",
+    ]
+
+
+def test_content_types():
+    assert content_type("a-XXXXXXXX.woff2") == "font/woff2"
+    assert content_type("a-XXXXXXXX.png") == "image/png"
+    assert content_type("a-XXXXXXXX.unknownext") == "application/octet-stream"
+
+
+def test_bad_inputs_are_named(bucket, tmp_path):
+    with pytest.raises(PublishError, match="has no index"):
+        publish(bucket, tmp_path, tmp_path / "out", PUBLIC_BASE)
+    build = write_client_build(tmp_path)
+    with pytest.raises(PublishError, match="must be an http"):
+        publish(bucket, build, tmp_path / "out", "cdn.example.com")
+    with pytest.raises(PublishError, match="must end with '/'"):
+        publish(bucket, build, tmp_path / "out", PUBLIC_BASE, prefix="v1")
+
+
+def test_the_real_client_build_rewrites_cleanly(tmp_path):
+    build = Path(__file__).resolve().parent.parent / "client" / "dist" / "raindrop" / "browser"
+    if not (build / "index.html").is_file():
+        pytest.skip("no client build in client/dist (npm run build makes one)")
+    assets = hashed_assets(build)
+    html = rewrite_index((build / "index.html").read_text(), assets, PUBLIC_BASE)
+    soup = BeautifulSoup(html, "html.parser")
+    sources = [tag.get("src") or tag.get("href") for tag in soup.find_all(["script", "link"])]
+    local = [s for s in sources if s and not s.startswith(PUBLIC_BASE) and s != "favicon.ico"]
+    assert local == []

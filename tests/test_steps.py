@@ -1,0 +1,540 @@
+"""Host steps, tested like Kamal's command classes: by the text they return, from a plain config.
+
+Then the same deploy and rollback scripts run for real with bash against a scratch directory tree (the
+paths are all config), with supervisorctl, nginx, service, curl and runuser replaced by small recorders
+on PATH. tar, flock, python3 -m venv and pip --no-index are the real ones.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import shutil
+import subprocess
+import sys
+import urllib.parse
+from pathlib import Path
+
+import pytest
+from test_release import Fixture, write_client_build, write_server_project
+
+from app.steps import Bundle, HostConfig, HostFile, deploy, provision, rollback, write_secrets
+from app.steps.files import host_config, public_files, secret_files
+
+SECRETS = {
+    "db_password": "Db-pass.word_0123456789",
+    "redis_password": "Redis-pass.word_0123456789",
+    "admin_password": "Admin-pass.word_0123456789",
+    "secret_key": "Secret-key.0123456789abcdefghij",
+}
+BUNDLE = Bundle(hash="0123456789abcdef", deps_hash="fedcba9876543210", sha256="ab" * 32)
+TEMPLATE_VALUES = {"raindrop_admin_cidrs": ["10.0.0.0/8"]}
+
+
+def config(**overrides) -> HostConfig:
+    return HostConfig(
+        system_files=(HostFile("/etc/mysql/mariadb.conf.d/60-raindrop.cnf", "[mysqld]\n", restart="mariadb"),),
+        app_files=(HostFile("/etc/nginx/sites-available/raindrop.conf", "server { listen 80; }\n"),),
+        **overrides,
+    )
+
+
+def all_scripts(cfg: HostConfig | None = None):
+    cfg = cfg or config()
+    return [provision(cfg), deploy(cfg, BUNDLE), rollback(cfg), rollback(cfg, "20260101000000-0123456789abcdef")]
+
+
+# --- deploy, by its text ------------------------------------------------------------------------------
+
+
+def test_deploy_switches_current_atomically():
+    text = deploy(config(), BUNDLE).text()
+    assert 'ln -s "$1" "$BASE/.current.tmp"' in text
+    assert 'mv -T "$BASE/.current.tmp" "$CURRENT"' in text
+    assert "ln -sfn" not in text.split("switch_to()")[1].split("}")[0]
+
+
+def test_deploy_holds_a_lock_and_releases_it():
+    text = deploy(config(lock_wait_seconds=30), BUNDLE).text()
+    assert 'exec 9>"$BASE/.deploy.lock"' in text
+    assert 'flock -w 30 9 || die "another deploy holds $BASE/.deploy.lock"' in text
+    assert text.index("\ntake_lock\n") < text.index('tar -xzf "$BUNDLE"')
+    assert text.rstrip().endswith("release_lock")
+
+
+def test_deploy_unpacks_into_a_timestamped_release_after_checking_the_upload():
+    text = deploy(config(), BUNDLE).text()
+    assert "BUNDLE=/var/tmp/raindrop-0123456789abcdef.tar.gz" in text
+    assert f"BUNDLE_SHA256={'ab' * 32}" in text
+    assert 'echo "$BUNDLE_SHA256  $BUNDLE" | sha256sum -c --quiet -' in text
+    assert 'RELEASE="$RELEASES/$(date -u +%Y%m%d%H%M%S)-$HASH"' in text
+    assert 'tar -xzf "$BUNDLE" -C "$RELEASE" --no-same-owner' in text
+
+
+def test_deploy_installs_only_from_the_wheelhouse_and_reuses_the_venv():
+    text = deploy(config(), BUNDLE).text()
+    assert 'DEPS="$SHARED/venvs/$DEPS_HASH"' in text
+    assert 'if [ -f "$DEPS/.complete" ]; then' in text
+    assert (
+        '"$DEPS/bin/pip" install --quiet --no-index --find-links "$RELEASE/wheels/deps" '
+        '-r "$RELEASE/wheels/deps/requirements.txt"'
+    ) in text
+    server = '"$DEPS/bin/pip" install --quiet --no-index --no-deps --target "$RELEASE/lib" "$RELEASE"/wheels/app/*.whl'
+    assert server in text
+    assert 'echo "$CURRENT/lib" > ' in text  # the .pth that makes HUP load the new code
+
+
+def test_deploy_links_uploads_migrates_then_switches():
+    text = deploy(config(), BUNDLE).text()
+    link = text.index('ln -s "$SHARED/uploads" "$RELEASE/uploads"')
+    migrate = text.index('runuser -u "$APP_USER" -- "$RELEASE/lib/bin/raindrop" db upgrade')
+    switch = text.index('switch_to "$RELEASE"')
+    assert link < migrate < switch
+
+
+def test_deploy_reloads_gracefully():
+    text = deploy(config(), BUNDLE).text()
+    assert 'supervisorctl signal HUP "$1" || return 1' in text
+    # then wait until no old worker listens, so the health check meets the new code
+    assert '[[ "$listening" == *"pid=$pid,"* ]] && still=yes' in text
+    assert 'supervisorctl restart "$group" & WORKER_JOBS+=($!)' in text  # awaited by wait_workers
+    assert "WEB_PROGRAMS=('raindrop-web:*')" in text
+    assert "WORKER_PROGRAMS=('raindrop-celery:*')" in text
+    assert "nginx -t -q || return 1" in text
+    assert "nginx -s reload || return 1" in text
+
+
+def test_deploy_health_gate_retries_then_switches_back_loudly():
+    text = deploy(config(health_attempts=7, health_interval_seconds=2), BUNDLE).text()
+    assert "HEALTH_URL=http://127.0.0.1/api/health" in text
+    assert "HEALTH_ATTEMPTS=7" in text and "HEALTH_INTERVAL=2" in text
+    assert 'curl -fsS -o /dev/null --max-time 5 "$HEALTH_URL"' in text
+    gate = text[text.index('if reload_app "$OLD_VENV" && healthy && wait_workers; then') :]
+    failed = 'die "release $(basename "$RELEASE") failed its health check; rolled back to'
+    assert gate.index('> "$RELEASE/BAD_RELEASE"') < gate.index('switch_to "$PREVIOUS"') < gate.index(failed)
+
+
+def test_deploy_keeps_the_last_n_releases():
+    assert "[ $count -gt 5 ]" in deploy(config(), BUNDLE).text()
+    assert "[ $count -gt 3 ]" in deploy(config(keep_releases=3), BUNDLE).text()
+    with pytest.raises(ValueError, match="keep_releases must be at least 2"):
+        config(keep_releases=1)
+
+
+def test_deploy_of_the_current_revision_does_nothing():
+    text = deploy(config(), BUNDLE).text()
+    assert 'if [ -L "$CURRENT" ] && [ "$(cat "$CURRENT/REVISION" 2>/dev/null)" = "$REVISION" ]; then' in text
+
+
+def test_deploy_carries_its_config_files_in_the_release():
+    text = deploy(config(), BUNDLE).text()
+    assert "cat > \"$RELEASE/host\"/00 <<'RAINDROP_EOF'\nserver { listen 80; }\nRAINDROP_EOF\n" in text
+    assert "644 root:root /etc/nginx/sites-available/raindrop.conf 00 -" in text
+    assert 'apply_files "$RELEASE/host"' in text
+
+
+# --- provision, by its text ---------------------------------------------------------------------------
+
+
+def test_provision_uses_the_apt_proxy_and_mirror_when_given():
+    text = provision(config(apt_proxy="http://10.0.0.1:3128", apt_mirror="http://mirror.example/debian/")).text()
+    assert 'Acquire::http::Proxy "http://10.0.0.1:3128";' in text
+    assert "deb http://mirror.example/debian bookworm main" in text
+    assert "deb http://mirror.example/debian-security bookworm-security main" in text
+    plain = provision(config()).text()
+    assert "rm -f /etc/apt/apt.conf.d/80raindrop-proxy" in plain
+    assert "Acquire::http::Proxy" not in plain
+
+
+def test_apt_settings_must_be_urls():
+    with pytest.raises(ValueError, match="apt_proxy"):
+        config(apt_proxy='http://x";\nAPT::Evil "1')
+
+
+def test_provision_installs_the_packages_only_when_missing():
+    text = provision(config()).text()
+    assert "for package in nginx supervisor redis-server mariadb-server python3 python3-venv curl" in text
+    assert 'dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")' in text
+    assert 'apt-get install -y -q --no-install-recommends "${missing[@]}"' in text
+
+
+def test_provision_makes_the_app_user_and_layout():
+    text = provision(config()).text()
+    assert (
+        "getent passwd raindrop >/dev/null || useradd --system --user-group --home-dir /srv/raindrop "
+        "--no-create-home --shell /usr/sbin/nologin raindrop"
+    ) in text
+    assert 'install -d -m 755 -o root -g root "$BASE" "$RELEASES" "$SHARED" "$SHARED/venvs"' in text
+    assert 'install -d -m 755 -o raindrop -g raindrop "$SHARED/uploads" /var/log/raindrop' in text
+
+
+def test_provision_secures_mariadb():
+    text = provision(config()).text()
+    assert "ALTER USER 'root'@'localhost' IDENTIFIED VIA unix_socket;" in text
+    assert "DELETE FROM mysql.global_priv WHERE User='';" in text
+    assert "DROP DATABASE IF EXISTS test;" in text
+    assert "CREATE DATABASE IF NOT EXISTS raindrop CHARACTER SET utf8mb4" in text
+    assert "CREATE USER IF NOT EXISTS 'raindrop'@'127.0.0.1' IDENTIFIED BY '$DB_PASSWORD';" in text
+    assert "ON raindrop.* TO 'raindrop'@'localhost', 'raindrop'@'127.0.0.1';" in text
+    assert "GRANT ALL" not in text
+
+
+def test_provision_enables_and_starts_every_service_with_or_without_systemd():
+    text = provision(config()).text()
+    assert 'if [ -d /run/systemd/system ]; then systemctl enable --quiet "$1"; else update-rc.d "$1" defaults' in text
+    assert "for service in mariadb redis-server supervisor nginx; do" in text
+    assert '  svc_enable "$service"\n  svc_start "$service"' in text
+
+
+def test_provision_checks_redis_wants_its_password():
+    text = provision(config()).text()
+    assert 'die "redis answers without a password"' in text
+    assert 'REDISCLI_AUTH="$REDIS_PASSWORD" redis_reply' in text
+
+
+# --- secrets: only in the one secret script --------------------------------------------------------------
+
+
+def test_secrets_script_is_secret_root_only_and_the_only_holder():
+    cfg = config()
+    script = write_secrets(cfg, SECRETS)
+    assert script.secret
+    assert "umask 077" in script.body and "chmod 600 /etc/raindrop/secrets.env" in script.body
+    for value in SECRETS.values():
+        assert value in script.body
+    for other in all_scripts(cfg):
+        assert not other.secret
+        for value in SECRETS.values():
+            assert value not in other.text()
+            assert urllib.parse.quote(value, safe="") not in other.text()
+
+
+def test_secret_files_go_only_to_the_secrets_step():
+    values = TEMPLATE_VALUES
+    cfg = host_config(values)
+    staged = secret_files(values, SECRETS)
+    paths = {f.path for f in staged}
+    assert {"/etc/raindrop/raindrop.env", "/etc/supervisor/conf.d/raindrop.conf", "/etc/redis/redis.conf"} <= paths
+    assert "/etc/raindrop/admin.htpasswd" in paths
+    assert all(f.private for f in staged)
+    public = {f.path for f in cfg.system_files + cfg.app_files}
+    assert not paths & public
+    secret_text = write_secrets(cfg, SECRETS, staged).body
+    derived = [f.content for f in staged if f.path == "/etc/raindrop/admin.htpasswd"]
+    for script in all_scripts(cfg):
+        for value in [*SECRETS.values(), *derived]:
+            assert value.strip() not in script.text()
+    assert derived[0].strip() in secret_text
+
+
+def test_public_files_and_htpasswd_are_stable():
+    assert public_files(TEMPLATE_VALUES) == public_files(TEMPLATE_VALUES)
+    assert secret_files(TEMPLATE_VALUES, SECRETS) == secret_files(TEMPLATE_VALUES, SECRETS)
+
+
+def test_template_values_must_not_carry_secrets():
+    with pytest.raises(ValueError, match="raindrop_db_password"):
+        public_files({**TEMPLATE_VALUES, "raindrop_db_password": "x" * 20})
+
+
+def test_bad_secrets_are_named_but_not_shown():
+    with pytest.raises(ValueError, match=r"missing \['secret_key'\]"):
+        write_secrets(config(), {k: v for k, v in SECRETS.items() if k != "secret_key"})
+    with pytest.raises(ValueError, match="secret db_password must be") as error:
+        write_secrets(config(), {**SECRETS, "db_password": "it's-a'secret;$(x)"})
+    assert "it's" not in str(error.value)
+
+
+def test_a_readable_file_cannot_be_staged_as_secret():
+    leaky = HostFile("/etc/raindrop/raindrop.env", "RAINDROP_SECRET_KEY=x\n", mode="644")
+    with pytest.raises(ValueError, match="must give others no access"):
+        write_secrets(config(), SECRETS, [leaky])
+
+
+def test_host_file_refuses_relative_paths_and_odd_modes():
+    with pytest.raises(ValueError, match="absolute"):
+        HostFile("etc/x", "")
+    with pytest.raises(ValueError, match="octal mode"):
+        HostFile("/etc/x", "", mode="0644")
+
+
+# --- rollback ---------------------------------------------------------------------------------------------
+
+
+def test_rollback_picks_previous_good_release_or_the_named_one():
+    previous = rollback(config()).text()
+    assert "TARGET=''" in previous
+    assert 'TO=$(previous_release) || die "no earlier good release to roll back to"' in previous
+    assert '[ -f "$RELEASES/$name/BAD_RELEASE" ] && continue' in previous
+    named = rollback(config(), "20260101000000-0123456789abcdef").text()
+    assert "TARGET=20260101000000-0123456789abcdef" in named
+    with pytest.raises(ValueError, match="release name"):
+        rollback(config(), "../../etc")
+
+
+def test_rollback_command_is_installed_by_deploy_and_printable():
+    text = deploy(config(), BUNDLE).text()
+    assert 'TARGET="${1:-}"' in text
+    assert "install_file \"$tmp\" /usr/local/bin/raindrop-rollback 755 root:root" in text
+    printed = subprocess.run(
+        [sys.executable, "-m", "app.steps.rollback", "20260101000000-abc"],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=Path(__file__).resolve().parent.parent,
+    ).stdout
+    assert printed.startswith("#!/bin/bash\nset -euo pipefail\n")
+    assert "TARGET=20260101000000-abc" in printed
+
+
+# --- every script is valid bash -------------------------------------------------------------------------------
+
+
+def every_script():
+    cfg = config(apt_proxy="http://10.0.0.1:3128", apt_mirror="http://mirror.example/debian")
+    return [write_secrets(cfg, SECRETS, secret_files(TEMPLATE_VALUES, SECRETS)), *all_scripts(cfg)]
+
+
+@pytest.mark.parametrize("script", every_script(), ids=lambda s: s.name + ("-named" if "TARGET=2" in s.body else ""))
+def test_bash_parses_every_script(script, tmp_path):
+    path = tmp_path / "script.sh"
+    path.write_text(script.text())
+    result = subprocess.run(["bash", "-n", str(path)], capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize("script", every_script(), ids=lambda s: s.name)
+def test_shellcheck_finds_no_warning(script, tmp_path):
+    assert shutil.which("shellcheck"), "shellcheck is missing: apt-get install shellcheck"
+    path = tmp_path / "script.sh"
+    path.write_text(script.text())
+    # Excluded: SC2034 (the shared prelude sets variables not every step uses) and SC1090 (the sourced files
+    # are the host's own secrets/env files, not there to follow).
+    argv = ["shellcheck", "-S", "warning", "-e", "SC2034,SC1090", str(path)]
+    result = subprocess.run(argv, capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stdout
+
+
+# --- deploy and rollback, run for real against a scratch tree ---------------------------------------------------
+
+STUBS = {
+    # Every stub records its arguments; the log shows what the scripts asked the services to do.
+    "supervisorctl": """
+echo "supervisorctl $*" >> "$STUB_LOG"
+if [ "$1" = status ]; then echo "raindrop-web:raindrop-web-10000   RUNNING   pid 1, uptime 0:00:09"; fi
+if [ "$1" = pid ]; then echo 999999999; fi
+""",
+    "nginx": 'echo "nginx $*" >> "$STUB_LOG"',
+    "service": 'echo "service $*" >> "$STUB_LOG"',
+    # Healthy unless the live release's client build holds an UNHEALTHY file.
+    "curl": """
+echo "curl $*" >> "$STUB_LOG"
+[ ! -e "$STUB_CURRENT/client/UNHEALTHY" ]
+""",
+    # runuser -u USER -- COMMAND...: run COMMAND (the scratch tree has no app user to switch to).
+    "runuser": """
+echo "runuser $*" >> "$STUB_LOG"
+while [ "$1" != -- ]; do shift; done
+shift
+exec "$@"
+""",
+}
+
+
+class Host:
+    """A scratch tree standing in for a host: every path of the config lives under `root`."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.bin = root / "stub-bin"
+        self.bin.mkdir(parents=True)
+        for name, body in STUBS.items():
+            (self.bin / name).write_text(f"#!/bin/bash\n{body.strip()}\n")
+            (self.bin / name).chmod(0o755)
+        self.log = root / "calls.log"
+        self.migrations = root / "migrations.log"
+        self.bundles = root / "bundles"
+        self.bundles.mkdir()
+        etc = root / "etc"
+        self.config = HostConfig(
+            base_dir=str(root / "srv"),
+            etc_dir=str(etc),
+            log_dir=str(root / "log"),
+            env_file=str(etc / "raindrop.env"),
+            bin_dir=str(root / "bin"),
+            keep_releases=3,
+            health_attempts=2,
+            health_interval_seconds=1,
+            lock_wait_seconds=1,
+            app_files=(HostFile(str(root / "conf" / "site.conf"), "site config\n"),),
+        )
+        env_file = HostFile(
+            str(etc / "raindrop.env"),
+            f"RAINDROP_DATABASE_URL=mysql+pymysql://raindrop:{SECRETS['db_password']}@127.0.0.1/raindrop\n",
+            mode="600",
+        )
+        self.run(write_secrets(self.config, SECRETS, [env_file]))
+        (root / "srv" / "shared" / "uploads").mkdir(parents=True)
+
+    @property
+    def current(self) -> Path:
+        return self.root / "srv" / "current"
+
+    def releases(self) -> list[str]:
+        return sorted(p.name for p in (self.root / "srv" / "releases").iterdir())
+
+    def run(self, script, check: bool = True) -> subprocess.CompletedProcess[str]:
+        path = self.root / f"{script.name}.sh"
+        path.write_text(script.text())
+        env = {
+            "PATH": f"{self.bin}:/usr/sbin:/usr/bin:/sbin:/bin",
+            "STUB_LOG": str(self.log),
+            "STUB_CURRENT": str(self.current),
+            "RAINDROP_TEST_LOG": str(self.migrations),
+            "HOME": str(self.root),
+        }
+        result = subprocess.run(["bash", str(path)], capture_output=True, text=True, env=env, check=False)
+        if check:
+            assert result.returncode == 0, result.stdout + result.stderr
+        return result
+
+    def deploy(self, release, check: bool = True) -> subprocess.CompletedProcess[str]:
+        bundle = Bundle(release.hash, release.deps_hash, release.sha256, remote_dir=str(self.bundles))
+        shutil.copy(release.path, bundle.remote_path)
+        self.log.write_text("")
+        return self.run(deploy(self.config, bundle), check=check)
+
+
+@pytest.fixture(scope="module")
+def releases(tmp_path_factory):
+    """Four bundles: A and B healthy, C unhealthy (its client says so), D healthy; same dependencies."""
+    fixture = Fixture(tmp_path_factory.mktemp("bundles"))
+    built = {}
+    for name in "ABCD":
+        write_server_project(fixture.server, version_note=name)
+        client = write_client_build(fixture.root / f"client-{name}")
+        if name == "C":
+            (client / "UNHEALTHY").write_text("yes\n")
+        fixture.client = client
+        built[name] = fixture.build(f"dist-{name}")
+    return built
+
+
+@pytest.fixture(scope="module")
+def host(tmp_path_factory):
+    return Host(tmp_path_factory.mktemp("host"))
+
+
+def note(host: Host) -> str:
+    return (host.current / "lib" / "raindrop_server" / "__init__.py").read_text()
+
+
+def test_first_deploy_builds_venv_migrates_and_goes_live(host, releases):
+    result = host.deploy(releases["A"])
+    assert "venv" in result.stdout and "from the wheelhouse" in result.stdout
+    release = host.current.resolve()
+    assert release.name.endswith(f"-{releases['A'].hash}")
+    assert note(host) == 'NOTE = "A"\n'
+    assert (release / "venv").resolve() == host.root / "srv" / "shared" / "venvs" / releases["A"].deps_hash
+    assert (release / "uploads").resolve() == host.root / "srv" / "shared" / "uploads"
+    assert (release / "static" / "app.css").is_file()
+    assert (host.root / "conf" / "site.conf").read_text() == "site config\n"
+    env_file = host.root / "etc" / "raindrop.env"
+    assert oct(env_file.stat().st_mode & 0o777) == "0o600"
+    assert SECRETS["db_password"] in env_file.read_text()
+    migrated = host.migrations.read_text()
+    assert f"db upgrade user=root db=mysql+pymysql://raindrop:{SECRETS['db_password']}@" in migrated
+    calls = host.log.read_text()
+    assert "supervisorctl restart raindrop-web:raindrop-web-10000" in calls  # new venv: full restart
+    assert "supervisorctl restart raindrop-celery:*" in calls
+    assert "nginx -t -q" in calls
+    assert (host.root / "bin" / "raindrop-rollback").stat().st_mode & 0o111
+
+
+def test_same_bundle_again_changes_nothing(host, releases):
+    before = host.releases()
+    result = host.deploy(releases["A"])
+    assert "nothing to do" in result.stdout
+    assert host.releases() == before
+    assert host.log.read_text() == ""
+
+
+def test_second_release_reuses_the_venv_and_reloads_with_hup(host, releases):
+    result = host.deploy(releases["B"])
+    assert "reused: dependencies unchanged" in result.stdout
+    assert note(host) == 'NOTE = "B"\n'
+    calls = host.log.read_text()
+    assert "supervisorctl signal HUP raindrop-web:raindrop-web-10000" in calls
+    assert "curl -fsS -o /dev/null --max-time 5" in calls
+    assert len(host.releases()) == 2
+
+
+def test_unhealthy_release_is_switched_back_and_fails_loudly(host, releases):
+    result = host.deploy(releases["C"], check=False)
+    assert result.returncode != 0
+    assert "failed its health check; rolled back to" in result.stderr
+    assert note(host) == 'NOTE = "B"\n'
+    bad = [name for name in host.releases() if name.endswith(releases["C"].hash)]
+    assert (host.root / "srv" / "releases" / bad[0] / "BAD_RELEASE").is_file()
+    assert host.log.read_text().count("curl ") == 3  # two failed tries on C, one good on B
+
+
+def test_rollback_goes_to_the_previous_good_release_and_marks_the_left_one(host, releases):
+    host.run(rollback(host.config))
+    assert note(host) == 'NOTE = "A"\n'
+    b_release = next(n for n in host.releases() if n.endswith(releases["B"].hash))
+    assert (host.root / "srv" / "releases" / b_release / "BAD_RELEASE").is_file()
+    # Back to B by name: its mark goes.
+    host.run(rollback(host.config, b_release))
+    assert note(host) == 'NOTE = "B"\n'
+    assert not (host.root / "srv" / "releases" / b_release / "BAD_RELEASE").exists()
+
+
+def test_installed_rollback_command_names_missing_releases(host):
+    result = subprocess.run(
+        ["bash", str(host.root / "bin" / "raindrop-rollback"), "20990101000000-nope"],
+        capture_output=True,
+        text=True,
+        env={"PATH": f"{host.bin}:/usr/bin:/bin", "STUB_LOG": str(host.log), "STUB_CURRENT": str(host.current)},
+        check=False,
+    )
+    assert result.returncode == 1
+    assert "no release 20990101000000-nope" in result.stderr
+
+
+def test_old_releases_and_their_bundles_are_cleaned_up(host, releases):
+    host.deploy(releases["D"])
+    names = host.releases()
+    assert len(names) == 3
+    assert not any(n.endswith(releases["A"].hash) for n in names)
+    assert not (host.bundles / f"raindrop-{releases['A'].hash}.tar.gz").exists()
+    assert note(host) == 'NOTE = "D"\n'
+
+
+def test_a_held_lock_stops_a_second_deploy(host, releases):
+    with (host.root / "srv" / ".deploy.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # what a running deploy's flock holds
+        result = host.deploy(releases["B"], check=False)
+    assert result.returncode == 1
+    assert "another deploy holds" in result.stderr
+    assert note(host) == 'NOTE = "D"\n'
+
+
+def test_corrupt_upload_is_refused_before_anything_changes(host, releases):
+    before = host.releases()
+    bundle = Bundle(releases["B"].hash, releases["B"].deps_hash, "00" * 32, remote_dir=str(host.bundles))
+    shutil.copy(releases["B"].path, bundle.remote_path)
+    result = host.run(deploy(host.config, bundle), check=False)
+    assert result.returncode == 1
+    assert "does not match its sha256" in result.stderr
+    assert host.releases() == before
+
+
+def test_a_changed_env_file_redeploys_and_restarts_instead_of_hup(host, releases):
+    env_file = HostFile(str(host.root / "etc" / "raindrop.env"), "RAINDROP_FEED_CACHE=0\n", mode="600")
+    host.run(write_secrets(host.config, SECRETS, [env_file]))
+    result = host.deploy(releases["D"])  # the live bundle: only the env file differs
+    assert "nothing to do" not in result.stdout
+    calls = host.log.read_text()
+    assert "supervisorctl restart raindrop-web:raindrop-web-10000" in calls
+    assert "signal HUP" not in calls
+    assert (host.root / "etc" / "raindrop.env").read_text() == "RAINDROP_FEED_CACHE=0\n"
