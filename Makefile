@@ -26,8 +26,8 @@ setup: $(VENV)/.installed ## create .venv and install everything
 lint: setup ## ruff over the Python code
 	$(VENV)/bin/ruff check .
 
-test-infra: setup ## the Pulumi program under mocks
-	$(PYTEST) -q tests/test_infra.py
+test-infra: setup ## the Pulumi program under mocks: cloud half and deploy wiring
+	$(PYTEST) -q tests/test_infra.py tests/test_deployment.py
 
 test-templates: setup ## every config template rendered and validated by the real program (root)
 	$(PYTEST) -q tests/test_templates.py

@@ -5,8 +5,10 @@ config → cloud components → deploy → exports. Everything lives in importab
 the same program under `pulumi.runtime.set_mocks`.
 """
 
+from app import cloud
 from infra import config, stack
 
 stack_config = config.load()
 infra = stack.build(stack_config)
+cloud.deploy(infra)
 stack.export(infra)

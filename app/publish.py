@@ -22,6 +22,8 @@ import os
 import re
 import shutil
 import sys
+import tarfile
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -73,6 +75,30 @@ def hashed_assets(build_dir: Path) -> list[str]:
         for path in build_dir.rglob("*")
         if path.is_file() and pattern.search(path.name)
     )
+
+
+def bundle_client(bundle: Path) -> tuple[str, list[str]]:
+    """A release bundle's client index.html and its hashed asset paths, read without unpacking to disk."""
+    pattern = hashed_asset_pattern()
+    try:
+        with tarfile.open(bundle, "r:gz") as archive:
+            names = [m.name.removeprefix("client/") for m in archive.getmembers() if m.isfile()
+                     and m.name.startswith("client/")]
+            index = archive.extractfile("client/index.html")
+            html = index.read().decode() if index else None
+    except (tarfile.TarError, OSError, KeyError) as error:
+        raise PublishError(f"{bundle} holds no readable client/index.html: {error}") from error
+    if html is None:
+        raise PublishError(f"{bundle} holds no client/index.html")
+    return html, sorted(name for name in names if pattern.search(Path(name).name))
+
+
+def extract_client(bundle: Path, into: Path) -> Path:
+    """Unpack the client build a release bundle carries into `into`; returns the build directory."""
+    with tarfile.open(bundle, "r:gz") as archive:
+        members = [m for m in archive.getmembers() if m.name == "client" or m.name.startswith("client/")]
+        archive.extractall(into, members=members, filter="data")
+    return into / "client"
 
 
 def content_type(name: str) -> str:
@@ -145,8 +171,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--bucket", required=True)
     parser.add_argument("--public-base", required=True, help="URL browsers load the assets from (bucket or CDN)")
     parser.add_argument("--prefix", default="", help="object key prefix, ending with '/'")
-    parser.add_argument("--client-dir", type=Path, default=Path("client/dist/raindrop/browser"))
-    parser.add_argument("--out", type=Path, required=True, help="where the build with the new index.html goes")
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--client-dir", type=Path, default=Path("client/dist/raindrop/browser"))
+    source.add_argument("--bundle", type=Path, help="publish the client build inside this release bundle")
+    parser.add_argument("--out", type=Path, help="where the build with the new index.html goes (default: none, "
+                        "upload only; the Pulumi program rewrites index.html itself)")
     args = parser.parse_args(argv)
     key_id = os.environ.get("RAINDROP_OSS_ACCESS_KEY_ID")
     key_secret = os.environ.get("RAINDROP_OSS_ACCESS_KEY_SECRET")
@@ -154,13 +183,17 @@ def main(argv: list[str] | None = None) -> int:
         print("publish: set RAINDROP_OSS_ACCESS_KEY_ID and RAINDROP_OSS_ACCESS_KEY_SECRET", file=sys.stderr)
         return 2
     bucket = oss2.Bucket(oss2.Auth(key_id, key_secret), args.endpoint, args.bucket)
-    try:
-        result = publish(bucket, args.client_dir, args.out, args.public_base, args.prefix)
-    except (PublishError, oss2.exceptions.OssError) as error:
-        print(f"publish: {error}", file=sys.stderr)
-        return 1
+    with tempfile.TemporaryDirectory(prefix="raindrop-publish-") as scratch:
+        try:
+            client_dir = extract_client(args.bundle, Path(scratch)) if args.bundle else args.client_dir
+            out = args.out or Path(scratch) / "rewritten"
+            result = publish(bucket, client_dir, out, args.public_base, args.prefix)
+        except (PublishError, oss2.exceptions.OssError, tarfile.TarError, OSError) as error:
+            print(f"publish: {error}", file=sys.stderr)
+            return 1
     print(f"publish: {len(result.uploaded)} uploaded, {len(result.skipped)} already there", file=sys.stderr)
-    print(result.client_dir)
+    if args.out:
+        print(result.client_dir)
     return 0
 
 

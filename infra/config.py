@@ -32,6 +32,10 @@ RESERVED_PORTS: Mapping[int, str] = {
 }
 
 MAX_INSTANCES = 20
+# Service passwords land unescaped in SQL strings, redis.conf, env files and URLs on the host, so they are
+# held to URL-unreserved characters (generated ones are letters and digits).
+_SAFE_SECRET = re.compile(r"^[A-Za-z0-9._-]{16,256}$")
+PASSWORD_KEYS = ("dbPassword", "adminPassword", "redisPassword")
 DEFAULT_ADMIN_PORT = 8090
 _HOSTNAME = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 
@@ -249,13 +253,23 @@ def load(cfg: pulumi.Config | None = None) -> StackConfig:
     if public_key is not None and not public_key.startswith(("ssh-rsa ", "ssh-ed25519 ", "ecdsa-sha2-")):
         raise ConfigError("sshPublicKey", "is not an OpenSSH public key line (ssh-rsa/ssh-ed25519 …)")
 
+    passwords = {key: _password(key, cfg.get(key)) for key in PASSWORD_KEYS}
     return StackConfig(
         **{
             **parsed.__dict__,
             "ssh_public_key": public_key,
             "ssh_private_key": private_key,
-            "db_password": cfg.get_secret("dbPassword"),
-            "admin_password": cfg.get_secret("adminPassword"),
-            "redis_password": cfg.get_secret("redisPassword"),
+            "db_password": passwords["dbPassword"],
+            "admin_password": passwords["adminPassword"],
+            "redis_password": passwords["redisPassword"],
         }
     )
+
+
+def _password(key: str, value: str | None) -> pulumi.Output[str] | None:
+    """A given password, checked without ever echoing it, as a secret Output."""
+    if value is None:
+        return None
+    if not _SAFE_SECRET.match(value):
+        raise ConfigError(key, "must be 16-256 characters of A-Z a-z 0-9 . _ - (the value is not shown)")
+    return pulumi.Output.secret(value)

@@ -5,7 +5,9 @@ from __future__ import annotations
 import importlib
 import json
 import re
+import tempfile
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pulumi
@@ -13,6 +15,7 @@ from pulumi.runtime.settings import SETTINGS
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
+from app import cloud, release
 from infra import config as stack_config
 from infra import stack
 
@@ -76,16 +79,55 @@ class RecordingMocks(pulumi.runtime.Mocks):
         return [r for r in self.resources if r.type == typ]
 
 
+ASSET = "main-ABCDEFGH.js"
+INDEX_HTML = (
+    f'<!doctype html><html><head><base href="/"></head>'
+    f'<body><script src="{ASSET}" type="module"></script></body></html>\n'
+)
+
+
+def fake_bundle(directory: Path) -> Path:
+    """A small release bundle with the layout app/release.py writes, so the program need not build one."""
+    entries = {
+        "DEPS_HASH": b"0123456789abcdef\n",
+        "BUNDLE.json": b'{"format": 1}\n',
+        "client/index.html": INDEX_HTML.encode(),
+        f"client/{ASSET}": b"console.log('raindrop')\n",
+        "wheels/app/raindrop_server-0-py3-none-any.whl": b"not a real wheel",
+    }
+    path = directory / f"raindrop-{release.content_hash(entries)}.tar.gz"
+    release.write_tarball(entries, path)
+    return path
+
+
+BUNDLE_PATH = fake_bundle(Path(tempfile.mkdtemp(prefix="raindrop-test-bundle-")))
+
 DEV_CONFIG: dict[str, Any] = {
     "adminCidrs": ["198.51.100.0/24"],
     "sshCidrs": ["198.51.100.10/32"],
+    "releaseArchive": str(BUNDLE_PATH),
 }
 
 
 @dataclass
+class Constructed:
+    """A custom resource as the program constructed it: its Output-valued inputs and its options."""
+
+    type: str
+    name: str
+    props: dict[str, Any]
+    opts: pulumi.ResourceOptions
+
+    def depends_on_names(self) -> set[str]:
+        return {d._name for d in (self.opts.depends_on or [])}  # type: ignore[union-attr]
+
+
+@dataclass
 class Run:
+    constructed: dict[str, Constructed]
     mocks: RecordingMocks
     infra: stack.Infra
+    deployment: Any
     outputs: dict[str, Any]
     secret_outputs: set[str]
 
@@ -94,22 +136,36 @@ def run_program(overrides: dict[str, Any] | None = None, *, preview: bool = Fals
     """Run config → build → export exactly as `__main__.py` does, with the given `raindrop:` config."""
     mocks = RecordingMocks()
     pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=STACK, preview=preview)
-    values = {**DEV_CONFIG, **(overrides or {})}
+    # None in the overrides means "leave the key unset".
+    values = {k: v for k, v in {**DEV_CONFIG, **(overrides or {})}.items() if v is not None}
     all_config = {"alicloud:region": "cn-hangzhou"}
     for key, value in values.items():
         all_config[f"raindrop:{key}"] = value if isinstance(value, str) else json.dumps(value)
     pulumi.runtime.set_all_config(all_config, secret_keys=[f"raindrop:{k}" for k in _SECRET_KEYS if k in values])
 
     exported: dict[str, Any] = {}
-    built: list[stack.Infra] = []
+    built: list[Any] = []
 
     def program() -> None:
         infra = stack.build(stack_config.load())
+        deployment = cloud.deploy(infra)
         stack.export(infra)
-        built.append(infra)
+        built.extend([infra, deployment])
 
     SETTINGS.rpc_manager.clear()
     SETTINGS.outputs.clear()
+    constructed: dict[str, Constructed] = {}
+    original_init = pulumi.CustomResource.__init__
+
+    def recording_init(self: pulumi.CustomResource, t: str, name: str, props: Any = None, opts: Any = None,
+                       *args: Any, **kwargs: Any) -> None:
+        # Generated resources pass an *Args object whose __dict__ holds the inputs by their Python names.
+        inputs = props if isinstance(props, dict) else dict(vars(props)) if props is not None else {}
+        constructed[name] = Constructed(t, name, inputs, opts or pulumi.ResourceOptions())
+        self._name = name  # type: ignore[attr-defined]
+        original_init(self, t, name, props, opts, *args, **kwargs)
+
+    pulumi.CustomResource.__init__ = recording_init  # type: ignore[method-assign]
     original_export, original_warn = pulumi.export, pulumi.log.warn
     # A deprecated resource announces itself only through pulumi.log.warn("<Type> is deprecated: ...").
     pulumi.log.warn = lambda msg, *a, **kw: mocks.warnings.append(msg)  # type: ignore[assignment]
@@ -119,13 +175,14 @@ def run_program(overrides: dict[str, Any] | None = None, *, preview: bool = Fals
         _sync_await(run_pulumi_func(program))
     finally:
         pulumi.export, pulumi.log.warn = original_export, original_warn
+        pulumi.CustomResource.__init__ = original_init  # type: ignore[method-assign]
     deprecated = [w for w in mocks.warnings if "deprecated" in w]
     deprecated += [f"{r.type} {r.name}: {arg}" for r in mocks.resources for arg in deprecated_inputs(r)]
     if deprecated:
         raise AssertionError(f"the program uses deprecated resources or arguments: {deprecated}")
 
     outputs, secret = _sync_await(_resolve(exported))
-    return Run(mocks, built[0], outputs, secret)
+    return Run(constructed, mocks, built[0], built[1], outputs, secret)
 
 
 _SECRET_KEYS = ("sshPrivateKey", "dbPassword", "adminPassword", "redisPassword")

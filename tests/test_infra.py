@@ -46,8 +46,9 @@ def counts(mocks: RecordingMocks) -> dict[str, int]:
 
 def assert_everything_parented(run: Run) -> None:
     """Every registered resource but the provider is a component or sits (transitively) under one."""
-    parented = {urn.rsplit("::", 1)[1] for c in run.infra.components for urn in child_urns(c)}
-    components = {r.name for r in run.mocks.resources if r.type.startswith("raindrop:infra:")}
+    tops = [*run.infra.components, run.deployment]
+    parented = {urn.rsplit("::", 1)[1] for c in tops for urn in child_urns(c)}
+    components = {r.name for r in run.mocks.resources if r.type.startswith(("raindrop:infra:", "raindrop:app:"))}
     loose = [
         (r.type, r.name)
         for r in run.mocks.resources
@@ -80,6 +81,11 @@ def test_dev_graph_types_counts_parents(preview: bool) -> None:
         "random:index/randomString:RandomString": 1,
         "random:index/randomPassword:RandomPassword": 4,
         "tls:index/privateKey:PrivateKey": 1,
+        # the deploy half (tests/test_deployment.py looks inside)
+        "raindrop:app:Deployment": 1,
+        "command:remote:Command": 3,  # secrets, provision, deploy
+        "command:remote:CopyToRemote": 1,
+        "command:local:Command": 2,  # asset publish, teardown
     }
     assert_everything_parented(run)
     # Every cloud resource goes through the one explicit provider, whose features block is set.
@@ -163,9 +169,10 @@ def test_cdn_only_when_enabled_and_sourced_from_bucket(preview: bool) -> None:
 
 def test_scale_out_creates_distributed_shape(preview: bool) -> None:
     run = run_program({"instanceCount": 3}, preview=preview)
-    instances = run.mocks.of_type(INSTANCE)
+    # Registrations reach the mocks in whatever order their inputs resolve: compare by name.
+    instances = sorted(run.mocks.of_type(INSTANCE), key=lambda r: r.name)
     assert len(instances) == 3
-    switches = run.mocks.of_type("alicloud:vpc/switch:Switch")
+    switches = sorted(run.mocks.of_type("alicloud:vpc/switch:Switch"), key=lambda r: r.name)
     assert [s.inputs["zoneId"] for s in switches] == ZONES[:2]
     assert [s.inputs["cidrBlock"] for s in switches] == ["10.10.1.0/24", "10.10.2.0/24"]
     assert [i.inputs["vswitchId"] for i in instances] == [
@@ -233,6 +240,9 @@ BAD_CONFIGS = [
     ({"aptMirror": "ftp://mirror"}, "raindrop:aptMirror", "http(s) URL"),
     ({"releaseArchive": "/nonexistent/raindrop-x.tar.gz"}, "raindrop:releaseArchive", "does not exist"),
     ({"sshPublicKey": "ssh-ed25519 AAAA me"}, "raindrop:sshPrivateKey", "set together"),
+    ({"dbPassword": "short"}, "raindrop:dbPassword", "16-256 characters"),
+    ({"adminPassword": "has spaces and $ signs in it"}, "raindrop:adminPassword", "16-256 characters"),
+    ({"redisPassword": "x" * 300}, "raindrop:redisPassword", "16-256 characters"),
 ]
 
 
@@ -276,14 +286,15 @@ def test_generated_secrets_are_secret_outputs() -> None:
 
 def test_given_secrets_are_used_and_stay_secret() -> None:
     run = run_program({
-        "dbPassword": "db-from-config", "adminPassword": "admin-from-config", "redisPassword": "redis-from-config",
+        "dbPassword": "db-from-config-0001", "adminPassword": "admin-from-config-01",
+        "redisPassword": "redis-from-config-01",
         "sshPublicKey": "ssh-ed25519 AAAAC3given me", "sshPrivateKey": "-----BEGIN given-----",
     })
     s = run.infra.secrets
-    assert resolve(s.db_password) == ("db-from-config", True)
-    assert resolve(s.admin_password) == ("admin-from-config", True)
+    assert resolve(s.db_password) == ("db-from-config-0001", True)
+    assert resolve(s.admin_password) == ("admin-from-config-01", True)
     assert resolve(s.ssh_private_key) == ("-----BEGIN given-----", True)
-    assert run.outputs["admin_password"] == "admin-from-config" and "admin_password" in run.secret_outputs
+    assert run.outputs["admin_password"] == "admin-from-config-01" and "admin_password" in run.secret_outputs
     names = {p.name for p in run.mocks.of_type("random:index/randomPassword:RandomPassword")}
     assert names == {"raindrop-flask-secret-key"}
     assert run.mocks.of_type("tls:index/privateKey:PrivateKey") == []

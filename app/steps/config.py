@@ -83,6 +83,9 @@ class HostConfig:
     # release (so a rollback brings its files back). Files with secrets go through write_secrets.
     system_files: tuple[HostFile, ...] = field(default=())
     app_files: tuple[HostFile, ...] = field(default=())
+    # The client's index.html with its asset URLs pointed at OSS/CDN (app.publish.rewrite_index); it replaces
+    # the bundle's own in each release. None: nginx serves the bundle's index.html and assets as they are.
+    client_index: str | None = None
 
     def __post_init__(self) -> None:
         if self.keep_releases < 2:

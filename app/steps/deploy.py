@@ -65,6 +65,8 @@ def _cleanup(config: HostConfig) -> str:
 def deploy(config: HostConfig, bundle: Bundle) -> Script:
     """Deploy `bundle` (already uploaded to bundle.remote_path) with the config's app files."""
     revision_files = files_hash(config.app_files)
+    if config.client_index is not None:
+        revision_files += "-" + hashlib.sha256(config.client_index.encode()).hexdigest()[:8]
     body = lines(
         prelude(config),
         "export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1",
@@ -124,6 +126,9 @@ def deploy(config: HostConfig, bundle: Bundle) -> Script:
         'ln -s "$DEPS" "$RELEASE/venv"',
         '"$DEPS/bin/pip" install --quiet --no-index --no-deps --target "$RELEASE/lib" "$RELEASE"/wheels/app/*.whl',
         'ln -s lib/raindrop_server/static "$RELEASE/static"',
+        heredoc('cat > "$RELEASE/client/index.html"', config.client_index).rstrip("\n")
+        if config.client_index is not None
+        else "",
         'ln -s "$SHARED/uploads" "$RELEASE/uploads"',
         "",
         'log "config files"',

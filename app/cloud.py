@@ -1,0 +1,101 @@
+"""The deploy half of the Pulumi program: from the cloud half's resources to a deployed site.
+
+It picks the release bundle (`raindrop:releaseArchive`, or the one for the current sources), publishes the
+client's hashed assets to the bucket, points index.html at them, and hands the hosts to the Deployment
+component, which runs the same host steps the sandbox proves.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pulumi
+from pulumi_command import local
+
+from app import release
+from app.deployment import Deployment, DeploymentArgs
+from app.publish import bundle_client, rewrite_index
+from app.steps import Bundle
+from app.steps.files import host_config
+from infra.config import StackConfig
+from infra.stack import Infra
+from infra.storage import ASSET_PREFIX
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def release_for(cfg: StackConfig) -> release.Release:
+    """The prebuilt bundle the stack names, checked; otherwise the bundle of the current sources."""
+    if cfg.release_archive is not None:
+        try:
+            return release.open_release(cfg.release_archive)
+        except release.ReleaseError as error:
+            raise ValueError(f"raindrop:releaseArchive: {error}") from None
+    return release.build_release()
+
+
+def template_values(cfg: StackConfig) -> dict[str, Any]:
+    """The config/ template variables this stack sets (config/defaults.yml documents the rest)."""
+    return {
+        "raindrop_admin_port": cfg.admin_port,
+        "raindrop_admin_cidrs": list(cfg.admin_cidrs),
+    }
+
+
+def asset_base(infra: Infra) -> pulumi.Output[str]:
+    """Where browsers fetch the hashed assets: the CDN domain when enabled, else the bucket itself."""
+    if infra.cdn is not None and infra.config.cdn_domain:
+        # No certificate is configured on the CDN domain, so its assets are plain http, like the site.
+        return pulumi.Output.from_input(f"http://{infra.config.cdn_domain}/{ASSET_PREFIX}")
+    return pulumi.Output.concat("https://", infra.storage.bucket.id, ".", infra.storage.endpoint, "/", ASSET_PREFIX)
+
+
+def publish_assets(infra: Infra, bundle: release.Release, base: pulumi.Output[str]) -> local.Command:
+    """Upload the bundle's hashed assets with oss2 (app/publish.py), using the deployer's own Alibaba keys."""
+    command = pulumi.Output.concat(
+        'RAINDROP_OSS_ACCESS_KEY_ID="${ALICLOUD_ACCESS_KEY:?set ALICLOUD_ACCESS_KEY}" ',
+        'RAINDROP_OSS_ACCESS_KEY_SECRET="${ALICLOUD_SECRET_KEY:?set ALICLOUD_SECRET_KEY}" ',
+        ".venv/bin/python -m app.publish --bundle ", str(bundle.path),
+        " --endpoint https://", infra.storage.endpoint,
+        " --bucket ", infra.storage.bucket.id,
+        " --public-base ", base.apply(lambda b: b.removesuffix(ASSET_PREFIX)),
+        " --prefix ", ASSET_PREFIX,
+    )
+    return local.Command(
+        "raindrop-publish-assets",
+        create=command,
+        dir=str(ROOT),
+        # Hashed names never change content: a new bundle or another bucket is the only reason to upload.
+        triggers=[bundle.hash, infra.storage.bucket.id],
+        opts=pulumi.ResourceOptions(parent=infra.storage, depends_on=[infra.storage.policy, infra.storage.cors]),
+    )
+
+
+def deploy(infra: Infra) -> Deployment:
+    """Register the asset upload and the Deployment of every host."""
+    cfg = infra.config
+    bundle = release_for(cfg)
+    values = template_values(cfg)
+    base = asset_base(infra)
+    uploaded = publish_assets(infra, bundle, base)
+    html, assets = bundle_client(bundle.path)
+    secrets = infra.secrets
+    return Deployment(
+        "raindrop",
+        DeploymentArgs(
+            hosts=infra.server.hosts,
+            host_config=host_config(values, apt_mirror=cfg.apt_mirror),
+            template_values=values,
+            bundle=Bundle(hash=bundle.hash, deps_hash=bundle.deps_hash, sha256=bundle.sha256),
+            bundle_path=str(bundle.path),
+            secrets={
+                "db_password": secrets.db_password,
+                "redis_password": secrets.redis_password,
+                "admin_password": secrets.admin_password,
+                "secret_key": secrets.secret_key,
+            },
+            client_index=base.apply(lambda b: rewrite_index(html, assets, b)),
+            after=[uploaded],
+        ),
+    )

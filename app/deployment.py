@@ -1,0 +1,153 @@
+"""`raindrop:app:Deployment`: the host steps of app/steps mapped onto pulumi-command, host after host.
+
+Per host, in order: secrets → provision → bundle upload → deploy. Each host's deploy waits for the previous
+host's deploy, whose script ends with the health gate, so a bad release stops at the first host (the seed's
+`env.hosts` deployed one after another too).
+
+Secrets: only the secrets step carries them. Its script is a secret Output and its logging is off, so the
+values never reach the diff, the state in clear or the console (pulumi-command #111, #260). Every other
+script names secrets by token and is safe to show.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import pulumi
+from pulumi_command import local, remote
+
+from app.steps import Bundle, HostConfig, deploy, provision, write_secrets
+from app.steps.deploy import files_hash
+from app.steps.files import secret_files
+from app.steps.teardown import teardown
+from infra.server import Host
+
+# ECS boot (image → sshd answering) takes about a minute and can take several; keep dialing for ~10 min.
+DIAL_ERROR_LIMIT = 60
+PER_DIAL_TIMEOUT_SECONDS = 10
+
+
+@dataclass
+class DeploymentArgs:
+    hosts: Sequence[Host]
+    host_config: HostConfig
+    template_values: Mapping[str, Any]  # the config/ template variables, without secrets
+    bundle: Bundle
+    bundle_path: str  # the local .tar.gz the bundle hash describes
+    secrets: Mapping[str, pulumi.Output[str]]  # app.steps.config.SECRET_NAMES → secret values
+    # index.html pointed at OSS/CDN (None: nginx serves the bundle's own), and what must finish first (the
+    # asset upload it points at).
+    client_index: pulumi.Input[str] | None = None
+    after: Sequence[pulumi.Resource] = field(default_factory=list)
+
+
+def digest(text: str) -> str:
+    """A short content hash, for `triggers`: same text, no run."""
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+class Deployment(pulumi.ComponentResource):
+    """Provisions and deploys every host, one after another."""
+
+    def __init__(self, name: str, args: DeploymentArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("raindrop:app:Deployment", name, None, opts)
+        cfg = args.host_config
+        provision_script = provision(cfg)
+        teardown_script = teardown(cfg)
+        config_hash = files_hash(cfg.system_files + cfg.app_files)
+        deploy_script = pulumi.Output.from_input(args.client_index).apply(
+            lambda index: deploy(replace(cfg, client_index=index), args.bundle).text()
+        )
+        secrets_script = pulumi.Output.secret(
+            pulumi.Output.all(**args.secrets).apply(
+                lambda values: write_secrets(cfg, values, secret_files(args.template_values, values)).text()
+            )
+        )
+        secrets_digest = pulumi.Output.secret(secrets_script.apply(digest))
+
+        self.deploys: list[remote.Command] = []
+        previous: remote.Command | None = None
+        for host in args.hosts:
+            connection = remote.ConnectionArgs(
+                host=host.address,
+                user=host.user,
+                private_key=host.private_key,
+                dial_error_limit=DIAL_ERROR_LIMIT,
+                per_dial_timeout=PER_DIAL_TIMEOUT_SECONDS,
+            )
+
+            def on_host(*depends: pulumi.Resource, instance: pulumi.Resource = host.instance) -> pulumi.ResourceOptions:
+                return pulumi.ResourceOptions(parent=self, depends_on=[instance, *depends])
+
+            secrets = remote.Command(
+                f"{host.name}-secrets",
+                connection=connection,
+                create=secrets_script,
+                # A change of any secret re-runs the step; the trigger is stored encrypted like the script.
+                triggers=[secrets_digest],
+                logging=remote.Logging.NONE,
+                opts=on_host(),
+            )
+            provisioned = remote.Command(
+                f"{host.name}-provision",
+                connection=connection,
+                create=provision_script.text(),
+                triggers=[digest(provision_script.text())],
+                opts=on_host(secrets),
+            )
+            uploaded = remote.CopyToRemote(
+                f"{host.name}-bundle",
+                connection=connection,
+                source=pulumi.FileAsset(args.bundle_path),
+                remote_path=args.bundle.remote_path,
+                triggers=[args.bundle.hash],
+                opts=on_host(provisioned),
+            )
+            deployed = remote.Command(
+                f"{host.name}-deploy",
+                connection=connection,
+                create=deploy_script,
+                # What a release is made of: the bundle's content hash, the rendered files, index.html and the
+                # secrets (by digest). An unchanged `pulumi up` runs nothing.
+                triggers=[args.bundle.hash, config_hash, deploy_script.apply(digest), secrets_digest],
+                opts=on_host(uploaded, *args.after, *([previous] if previous else [])),
+            )
+            # `pulumi destroy` (or removing a host) stops the app on it first, but must not fail when the host
+            # is already gone: remote.Command's delete would, so this runs locally and tolerates no answer.
+            local.Command(
+                f"{host.name}-teardown",
+                delete=teardown_over_ssh(teardown_script.text()),
+                environment={"RAINDROP_HOST": host.address, "RAINDROP_SSH_USER": host.user,
+                             "RAINDROP_SSH_KEY": host.private_key},
+                logging=local.Logging.STDOUT_AND_STDERR,
+                opts=on_host(deployed),
+            )
+            self.deploys.append(deployed)
+            previous = deployed
+
+        self.register_outputs({})
+
+
+def teardown_over_ssh(script: str) -> str:
+    """A local bash script that runs `script` on $RAINDROP_HOST over SSH.
+
+    An unreachable host (ssh's own exit status 255) counts as already torn down; a script that ran and failed
+    still fails the delete, with its output.
+    """
+    encoded = base64.b64encode(script.encode()).decode()
+    return (
+        "set -u\n"
+        'key=$(mktemp); trap \'rm -f "$key"\' EXIT; printf "%s\\n" "$RAINDROP_SSH_KEY" > "$key"\n'
+        f"echo {encoded} | base64 -d | ssh -i \"$key\" -o BatchMode=yes -o ConnectTimeout=10 "
+        '-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -p "${RAINDROP_SSH_PORT:-22}" '
+        '"$RAINDROP_SSH_USER@$RAINDROP_HOST" bash -s\n'
+        "status=$?\n"
+        'if [ $status -eq 255 ]; then\n'
+        '  echo "host $RAINDROP_HOST is unreachable or gone: nothing to tear down"; exit 0\n'
+        "fi\n"
+        "exit $status\n"
+    )
