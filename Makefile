@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 PYTEST := $(PY) -m pytest
 
-.PHONY: help deps setup services lint test test-infra test-templates test-deploy release rollback-script test-server test-client test-client-e2e bench-pulumi sandbox sandbox-down
+.PHONY: help deps setup services lint test test-infra test-templates test-deploy release rollback-script test-server test-client test-client-e2e test-sandbox test-e2e bench-pulumi sandbox sandbox-down
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -57,15 +57,19 @@ client/node_modules/.installed: client/package-lock.json
 test-client: client/node_modules/.installed ## Angular unit tests in Debian's headless Chromium
 	cd client && CHROME_BIN=/usr/bin/chromium npm test
 
-test: lint test-infra test-templates test-deploy test-server test-client test-client-e2e ## the whole suite
+test: lint test-infra test-templates test-deploy test-server test-client test-client-e2e test-sandbox test-e2e ## the whole suite
 
 bench-pulumi: setup ## time the mocked Pulumi program (target < 3 s)
 	$(PY) bench/pulumi_graph.py
 
-sandbox: ## a fresh local Debian 12 host, deployed end to end
-	@echo "make sandbox: the local sandbox host arrives with the release/deploy issue (#5); nothing was created." >&2
-	@exit 2
+sandbox: setup ## a local Debian 12 host deployed end to end (root); last line: JSON with url, admin_url, ssh, key…
+	$(PY) -m app.sandbox up $(SANDBOX_ARGS)
 
-sandbox-down: ## remove the sandbox host
-	@echo "make sandbox-down: no sandbox support yet (issue #5); nothing to remove." >&2
-	@exit 2
+sandbox-down: setup ## remove the sandbox host and everything it made
+	$(PY) -m app.sandbox down $(SANDBOX_ARGS)
+
+test-sandbox: setup ## the sandbox host and the SSH executor (root)
+	$(PYTEST) -q tests/test_sandbox.py
+
+test-e2e: setup ## a fresh sandbox host: provision + deploy, then the site, admin, host, redeploys, recovery (root)
+	$(PYTEST) -q tests/e2e

@@ -1,0 +1,66 @@
+"""`python -m app.sandbox up|down|status|boot|crash`: the local sandbox host from the command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+
+from app.executor import ScriptFailed
+from app.sandbox.deploy import DeployStepsMissing, deploy
+from app.sandbox.host import Sandbox
+from app.sandbox.settings import SandboxSettings
+from app.sandbox.system import SandboxError
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m app.sandbox", description=__doc__)
+    parser.add_argument("command", choices=["up", "down", "status", "boot", "crash"])
+    parser.add_argument("--name", help="sandbox name (default: RAINDROP_SANDBOX_NAME or 'raindrop')")
+    parser.add_argument("--subnet", help="its private /30 (default: RAINDROP_SANDBOX_SUBNET or 10.213.1.0/30)")
+    parser.add_argument("--fresh", action="store_true", help="up: remove an existing host and start over")
+    parser.add_argument("--bundle", help="up: deploy this release bundle instead of building one")
+    parser.add_argument("--always", action="store_true", help="up: run every step even if its triggers are unchanged")
+    parser.add_argument("--host-only", action="store_true", help="up: create the host, deploy nothing")
+    return parser
+
+
+def _log(message: str) -> None:
+    print(message, flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if os.geteuid() != 0:
+        print("the sandbox needs root (debootstrap, mount, ip netns)", file=sys.stderr)
+        return 2
+    try:
+        sandbox = Sandbox(SandboxSettings.from_env(args.name, args.subnet), log=_log)
+        if args.command == "up":
+            started = time.monotonic()
+            sandbox.up_host(fresh=args.fresh)
+            info = (
+                sandbox.connection_info() if args.host_only else deploy(sandbox, bundle=args.bundle, always=args.always)
+            )
+            _log(f"sandbox {sandbox.settings.name}: up in {time.monotonic() - started:.1f}s")
+            print(json.dumps(info), flush=True)
+        elif args.command == "down":
+            sandbox.down()
+            _log(f"sandbox {sandbox.settings.name}: removed")
+        elif args.command == "status":
+            print(json.dumps(sandbox.status()), flush=True)
+        elif args.command == "boot":
+            _log(f"sandbox {sandbox.settings.name}: booted {', '.join(sandbox.boot())}")
+        elif args.command == "crash":
+            sandbox.crash()
+            _log(f"sandbox {sandbox.settings.name}: every process killed, /run lost")
+    except (SandboxError, DeployStepsMissing, ScriptFailed, ConnectionError, ValueError) as error:
+        print(f"sandbox: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,156 @@
+"""Deploy Raindrop to a sandbox host with the very same host steps the Pulumi program runs.
+
+The order is app/deployment.py's, per host: secrets → provision → bundle upload → deploy. Only the
+transport differs: SSH through app/executor.py instead of pulumi_command.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import json
+import re
+import secrets as token_source
+import tarfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from app.sandbox.host import Sandbox
+from app.sandbox.system import Log
+from app.steps.config import SECRET_NAMES
+
+if TYPE_CHECKING:
+    from app.release import Release
+
+REQUIRED_MODULES = ("app.release", "app.render", "app.steps.files", "app.steps.provision", "app.steps.deploy")
+_BUNDLE_NAME = re.compile(r"^raindrop-([0-9a-f]{12,64})\.tar\.gz$")
+
+
+class DeployStepsMissing(RuntimeError):
+    """The host exists but there is nothing to deploy with yet."""
+
+
+def _missing_modules() -> list[str]:
+    missing = []
+    for module in REQUIRED_MODULES:
+        try:
+            importlib.import_module(module)
+        except ModuleNotFoundError as error:
+            # A missing module of ours means the steps are not written yet; a missing library is a real error.
+            if error.name is None or error.name.split(".")[0] != "app":
+                raise
+            missing.append(module if error.name == module else f"{module} (needs {error.name})")
+    return missing
+
+
+def sandbox_values(sandbox: Sandbox) -> dict[str, Any]:
+    """Template values for a sandbox: the admin port answers the machine, which is the veth's host end."""
+    return {"raindrop_admin_cidrs": [sandbox.settings.subnet]}
+
+
+def host_secrets(sandbox: Sandbox) -> dict[str, str]:
+    """The host's secrets: made once per host and kept (mode 600) beside it, so a redeploy reuses them."""
+    path = sandbox.settings.directory / "secrets.json"
+    if path.exists():
+        return json.loads(path.read_text())
+    # token_urlsafe uses A-Z a-z 0-9 - _ only: the characters the secrets step accepts.
+    values = {name: token_source.token_urlsafe(24) for name in SECRET_NAMES}
+    path.touch(mode=0o600)
+    path.write_text(json.dumps(values))
+    return values
+
+
+def release_from_path(path: Path) -> Release:
+    """A Release for a bundle built earlier (its name carries the hash, DEPS_HASH is inside)."""
+    from app.release import Release
+
+    match = _BUNDLE_NAME.match(path.name)
+    if not match or not path.is_file():
+        raise ValueError(f"{path} is not a release bundle named raindrop-<hash>.tar.gz")
+    with tarfile.open(path) as bundle:
+        member = bundle.extractfile("DEPS_HASH")
+        if member is None:
+            raise ValueError(f"{path} has no DEPS_HASH: not a release bundle")
+        deps_hash = member.read().decode().strip()
+    return Release(path=path, hash=match[1], deps_hash=deps_hash, sha256=hashlib.sha256(path.read_bytes()).hexdigest())
+
+
+class _Triggers:
+    """Pulumi's `triggers`, kept beside the host: a step runs again only when its triggers change.
+
+    Recorded after a step succeeds, so a failed step runs again next time, as a failed create does.
+    """
+
+    def __init__(self, sandbox: Sandbox, always: bool) -> None:
+        self._path = sandbox.settings.directory / "applied.json"
+        self._always = always
+        self._applied: dict[str, str] = json.loads(self._path.read_text()) if self._path.exists() else {}
+
+    def run(self, step: str, triggers: list[str], action: Callable[[], object], log: Log) -> None:
+        digest = hashlib.sha256("\0".join(triggers).encode()).hexdigest()
+        if not self._always and self._applied.get(step) == digest:
+            log(f"--- {step}: triggers unchanged, not run")
+            return
+        action()
+        self._applied[step] = digest
+        self._path.touch(mode=0o600)
+        self._path.write_text(json.dumps(self._applied, indent=1))
+
+
+def deploy(
+    sandbox: Sandbox, bundle: str | Path | None = None, release: Release | None = None, *, always: bool = False
+) -> dict[str, str]:
+    """Deploy `release` (or the bundle at `bundle`, or one built from the current sources) to the host.
+
+    As `pulumi up` does, each step runs only when its triggers changed since it last succeeded here
+    (`always` runs them all). Returns what `up` prints last: url, admin_url, ssh, key, admin_user,
+    admin_password.
+    """
+    missing = _missing_modules()
+    if missing:
+        raise DeployStepsMissing(
+            f"the host {sandbox.settings.address} is up, but the deploy steps are missing: "
+            f"{', '.join(missing)}; nothing was deployed "
+            f"(ssh -i {sandbox.settings.key_path} root@{sandbox.settings.address} reaches the bare host)"
+        )
+    from app import render
+    from app.release import build_release
+    from app.steps import deploy as deploy_step
+    from app.steps import provision, write_secrets
+    from app.steps.deploy import files_hash
+    from app.steps.files import host_config, secret_files
+
+    if release is None:
+        release = release_from_path(Path(bundle)) if bundle else build_release()
+    values = sandbox_values(sandbox)
+    secrets = host_secrets(sandbox)
+    config = host_config(values, apt_proxy=sandbox.settings.proxy_url)
+    # The same scripts and triggers as app/deployment.py's remote.Command resources.
+    secrets_script = write_secrets(config, secrets, secret_files(values, secrets))
+    provision_script = provision(config)
+    deploy_script = deploy_step(config, release.bundle)
+    config_hash = files_hash(config.system_files + config.app_files)
+    triggers = _Triggers(sandbox, always)
+    started = time.monotonic()
+    with sandbox.executor() as executor:
+        triggers.run("secrets", [secrets_script.text()], lambda: executor.run(secrets_script), sandbox.log)
+        triggers.run("provision", [provision_script.text()], lambda: executor.run(provision_script), sandbox.log)
+        triggers.run(
+            "bundle",
+            [release.hash],
+            lambda: executor.put(release.path, release.bundle.remote_path),
+            sandbox.log,
+        )
+        triggers.run("deploy", [release.hash, config_hash], lambda: executor.run(deploy_script), sandbox.log)
+    sandbox.log(
+        f"sandbox {sandbox.settings.name}: release {release.hash} deployed in {time.monotonic() - started:.1f}s"
+    )
+    variables = render.config_variables({**values, **{f"raindrop_{name}": value for name, value in secrets.items()}})
+    return {
+        **sandbox.connection_info(),
+        "admin_url": f"http://{sandbox.settings.address}:{variables['raindrop_admin_port']}/",
+        "admin_user": str(variables["raindrop_admin_user"]),
+        "admin_password": secrets["admin_password"],
+    }
