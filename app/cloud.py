@@ -17,7 +17,6 @@ from app import release
 from app.deployment import Deployment, DeploymentArgs
 from app.publish import bundle_client, rewrite_index
 from app.steps import Bundle
-from app.steps.files import host_config
 from infra.config import StackConfig
 from infra.stack import Infra
 from infra.storage import ASSET_PREFIX
@@ -35,12 +34,38 @@ def release_for(cfg: StackConfig) -> release.Release:
     return release.build_release()
 
 
-def template_values(cfg: StackConfig) -> dict[str, Any]:
-    """The config/ template variables this stack sets (config/defaults.yml documents the rest)."""
-    return {
+def template_values(infra: Infra) -> pulumi.Output[dict[str, Any]]:
+    """The config/ template variables this stack sets (config/defaults.yml documents the rest).
+
+    On one host everything is local. In scale-out the app reaches RDS and KVStore, and stores uploads in the
+    bucket's uploads/ prefix with the key that may write only there.
+    """
+    cfg = infra.config
+    values: dict[str, Any] = {
         "raindrop_admin_port": cfg.admin_port,
         "raindrop_admin_cidrs": list(cfg.admin_cidrs),
     }
+    if infra.backends is None:
+        return pulumi.Output.from_input(values)
+    storage = infra.storage
+    return pulumi.Output.all(
+        db_host=infra.backends.db_host,
+        redis_host=infra.backends.redis_host,
+        bucket=storage.bucket.id,
+        endpoint=storage.bucket.intranet_endpoint,  # ECS → OSS in the region stays on the internal network
+        public=storage.endpoint,
+        key_id=infra.backends.upload_key_id,
+    ).apply(
+        lambda a: {
+            **values,
+            "raindrop_db_host": a["db_host"],
+            "raindrop_redis_host": a["redis_host"],
+            "raindrop_oss_endpoint": f"https://{a['endpoint']}",
+            "raindrop_oss_bucket": a["bucket"],
+            "raindrop_oss_access_key_id": a["key_id"],
+            "raindrop_oss_public_base": f"https://{a['bucket']}.{a['public']}",
+        }
+    )
 
 
 def asset_base(infra: Infra) -> pulumi.Output[str]:
@@ -76,25 +101,26 @@ def deploy(infra: Infra) -> Deployment:
     """Register the asset upload and the Deployment of every host."""
     cfg = infra.config
     bundle = release_for(cfg)
-    values = template_values(cfg)
     base = asset_base(infra)
     uploaded = publish_assets(infra, bundle, base)
     html, assets = bundle_client(bundle.path)
-    secrets = infra.secrets
+    secrets = {
+        "db_password": infra.secrets.db_password,
+        "redis_password": infra.secrets.redis_password,
+        "admin_password": infra.secrets.admin_password,
+        "secret_key": infra.secrets.secret_key,
+    }
+    if infra.backends is not None:
+        secrets["oss_access_key_secret"] = infra.backends.upload_key_secret
     return Deployment(
         "raindrop",
         DeploymentArgs(
             hosts=infra.server.hosts,
-            host_config=host_config(values, apt_mirror=cfg.apt_mirror),
-            template_values=values,
+            template_values=template_values(infra),
+            host_settings={"apt_mirror": cfg.apt_mirror},
             bundle=Bundle(hash=bundle.hash, deps_hash=bundle.deps_hash, sha256=bundle.sha256),
             bundle_path=str(bundle.path),
-            secrets={
-                "db_password": secrets.db_password,
-                "redis_password": secrets.redis_password,
-                "admin_password": secrets.admin_password,
-                "secret_key": secrets.secret_key,
-            },
+            secrets=secrets,
             client_index=base.apply(lambda b: rewrite_index(html, assets, b)),
             after=[uploaded],
         ),

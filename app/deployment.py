@@ -14,15 +14,15 @@ from __future__ import annotations
 import base64
 import hashlib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
 from pulumi_command import local, remote
 
-from app.steps import Bundle, HostConfig, deploy, provision, write_secrets
+from app.steps import Bundle, deploy, provision, write_secrets
 from app.steps.deploy import files_hash
-from app.steps.files import secret_files
+from app.steps.files import host_config, secret_files
 from app.steps.teardown import teardown
 from infra.server import Host
 
@@ -34,11 +34,13 @@ PER_DIAL_TIMEOUT_SECONDS = 10
 @dataclass
 class DeploymentArgs:
     hosts: Sequence[Host]
-    host_config: HostConfig
-    template_values: Mapping[str, Any]  # the config/ template variables, without secrets
+    # The config/ template variables, without secrets. An Output in scale-out (managed service addresses).
+    template_values: pulumi.Input[Mapping[str, Any]]
     bundle: Bundle
     bundle_path: str  # the local .tar.gz the bundle hash describes
-    secrets: Mapping[str, pulumi.Output[str]]  # app.steps.config.SECRET_NAMES → secret values
+    secrets: Mapping[str, pulumi.Output[str]]  # app.steps.config names → secret values
+    # HostConfig settings that are not template variables (apt mirror, …).
+    host_settings: Mapping[str, Any] = field(default_factory=dict)
     # index.html pointed at OSS/CDN (None: nginx serves the bundle's own), and what must finish first (the
     # asset upload it points at).
     client_index: pulumi.Input[str] | None = None
@@ -55,16 +57,18 @@ class Deployment(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: DeploymentArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("raindrop:app:Deployment", name, None, opts)
-        cfg = args.host_config
-        provision_script = provision(cfg)
-        teardown_script = teardown(cfg)
-        config_hash = files_hash(cfg.system_files + cfg.app_files)
-        deploy_script = pulumi.Output.from_input(args.client_index).apply(
-            lambda index: deploy(replace(cfg, client_index=index), args.bundle).text()
+        values = pulumi.Output.from_input(args.template_values)
+        config = pulumi.Output.all(values, args.client_index).apply(
+            lambda a: host_config(a[0], client_index=a[1], **args.host_settings)
         )
+        provision_script = config.apply(lambda c: provision(c).text())
+        deploy_script = config.apply(lambda c: deploy(c, args.bundle).text())
+        teardown_script = config.apply(lambda c: teardown(c).text())
+        config_hash = config.apply(lambda c: files_hash(c.system_files + c.app_files))
+        # The only script with secrets in it: a secret Output (and so a secret trigger), never logged.
         secrets_script = pulumi.Output.secret(
-            pulumi.Output.all(**args.secrets).apply(
-                lambda values: write_secrets(cfg, values, secret_files(args.template_values, values)).text()
+            pulumi.Output.all(config, values, pulumi.Output.all(**args.secrets)).apply(
+                lambda a: write_secrets(a[0], a[2], secret_files(a[1], a[2])).text()
             )
         )
         secrets_digest = pulumi.Output.secret(secrets_script.apply(digest))
@@ -87,7 +91,6 @@ class Deployment(pulumi.ComponentResource):
                 f"{host.name}-secrets",
                 connection=connection,
                 create=secrets_script,
-                # A change of any secret re-runs the step; the trigger is stored encrypted like the script.
                 triggers=[secrets_digest],
                 logging=remote.Logging.NONE,
                 opts=on_host(),
@@ -95,8 +98,8 @@ class Deployment(pulumi.ComponentResource):
             provisioned = remote.Command(
                 f"{host.name}-provision",
                 connection=connection,
-                create=provision_script.text(),
-                triggers=[digest(provision_script.text())],
+                create=provision_script,
+                triggers=[provision_script.apply(digest)],
                 opts=on_host(secrets),
             )
             uploaded = remote.CopyToRemote(
@@ -120,7 +123,7 @@ class Deployment(pulumi.ComponentResource):
             # is already gone: remote.Command's delete would, so this runs locally and tolerates no answer.
             local.Command(
                 f"{host.name}-teardown",
-                delete=teardown_over_ssh(teardown_script.text()),
+                delete=teardown_script.apply(teardown_over_ssh),
                 environment={"RAINDROP_HOST": host.address, "RAINDROP_SSH_USER": host.user,
                              "RAINDROP_SSH_KEY": host.private_key},
                 logging=local.Logging.STDOUT_AND_STDERR,

@@ -29,7 +29,9 @@ _COMPUTED = {
         "publicIp": f"203.0.113.{10 + int(name.rsplit('-', 1)[1])}",
         "primaryIpAddress": f"10.10.1.{10 + int(name.rsplit('-', 1)[1])}",
     },
-    "alicloud:oss/bucket:Bucket": lambda name: {"extranetEndpoint": "oss-cn-hangzhou.aliyuncs.com"},
+    "alicloud:oss/bucket:Bucket": lambda name: {
+        "extranetEndpoint": "oss-cn-hangzhou.aliyuncs.com", "intranetEndpoint": "oss-cn-hangzhou-internal.aliyuncs.com"
+    },
     "alicloud:cdn/domainNew:DomainNew": lambda name: {"cname": "static.example.com.w.kunlunsl.com"},
     "alicloud:slb/applicationLoadBalancer:ApplicationLoadBalancer": lambda name: {"address": "198.51.100.7"},
     "alicloud:rds/instance:Instance": lambda name: {"connectionString": "rm-raindrop.mysql.rds.aliyuncs.com"},

@@ -184,3 +184,32 @@ def test_teardown_fails_when_the_script_fails_on_a_live_host(tmp_path) -> None:
     )
     assert result.returncode == 3
     assert "stopping" in result.stdout
+
+
+def test_scale_out_hosts_use_the_managed_services(three_hosts: Run) -> None:
+    c = three_hosts.constructed
+    secrets_script, is_secret = resolve(c["raindrop-1-secrets"].props["create"])
+    assert is_secret
+    # The env file (a secret file, staged by the secrets step) points at RDS, KVStore and the bucket.
+    assert "@rm-raindrop.mysql.rds.aliyuncs.com:3306/raindrop" in secrets_script
+    assert "@r-raindrop.redis.rds.aliyuncs.com:6379/" in secrets_script
+    assert "RAINDROP_OSS_BUCKET=raindrop-dev-abcd1234" in secrets_script
+    assert "RAINDROP_OSS_ENDPOINT=https://oss-cn-hangzhou-internal.aliyuncs.com" in secrets_script
+    assert "generated-access-key-secret" in secrets_script
+    provision_script = resolve(c["raindrop-1-provision"].props["create"])[0]
+    (packages,) = [line for line in provision_script.splitlines() if line.startswith("for package in ")]
+    assert "nginx" in packages and "mariadb-server" not in packages and "redis-server" not in packages
+    assert "a managed service (raindrop_db_host)" in provision_script
+    assert "/etc/mysql/" not in provision_script and "/etc/redis/" not in provision_script
+    assert "generated-access-key-secret" not in resolve(c["raindrop-1-deploy"].props["create"])[0]
+
+
+def test_single_host_runs_its_own_database_and_redis() -> None:
+    run = run_program()
+    provision_script = resolve(run.constructed["raindrop-0-provision"].props["create"])[0]
+    (packages,) = [line for line in provision_script.splitlines() if line.startswith("for package in ")]
+    assert "mariadb-server" in packages and "redis-server" in packages
+    assert "ALTER USER 'root'@'localhost' IDENTIFIED VIA unix_socket;" in provision_script
+    secrets_script = resolve(run.constructed["raindrop-0-secrets"].props["create"])[0]
+    assert "@127.0.0.1:3306/raindrop" in secrets_script
+    assert "RAINDROP_OSS_BUCKET" not in secrets_script

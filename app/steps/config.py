@@ -8,6 +8,11 @@ from dataclasses import dataclass, field
 # The secrets a stack gives. The secrets step writes them (and every file rendered from them) on the host;
 # no other script holds them.
 SECRET_NAMES = ("db_password", "redis_password", "admin_password", "secret_key")
+# Secrets only some stacks have: the RAM key that writes uploads to OSS (scale-out).
+OPTIONAL_SECRET_NAMES = ("oss_access_key_secret",)
+ALL_SECRET_NAMES = SECRET_NAMES + OPTIONAL_SECRET_NAMES
+# Addresses that mean "the service runs on this host": anything else is a managed service (RDS, KVStore).
+LOCAL_ADDRESSES = ("127.0.0.1", "localhost")
 
 _MODE = re.compile(r"^[0-7]{3}$")
 _OWNER = re.compile(r"^[a-z_][a-z0-9_-]*:[a-z_][a-z0-9_-]*$")
@@ -86,6 +91,10 @@ class HostConfig:
     # The client's index.html with its asset URLs pointed at OSS/CDN (app.publish.rewrite_index); it replaces
     # the bundle's own in each release. None: nginx serves the bundle's index.html and assets as they are.
     client_index: str | None = None
+    # False when the database / Redis is a managed service elsewhere (scale-out): provision then installs,
+    # secures and checks no local MariaDB / redis-server.
+    local_db: bool = True
+    local_redis: bool = True
 
     def __post_init__(self) -> None:
         if self.keep_releases < 2:

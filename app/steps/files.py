@@ -19,11 +19,11 @@ from typing import Any
 import bcrypt
 
 from app import render
-from app.steps.config import SECRET_NAMES, HostConfig, HostFile
+from app.steps.config import ALL_SECRET_NAMES, LOCAL_ADDRESSES, HostConfig, HostFile
 from app.steps.secrets import check_secrets
 
 # Template variable for each secret (config/defaults.yml).
-SECRET_VARIABLES = {name: f"raindrop_{name}" for name in SECRET_NAMES}
+SECRET_VARIABLES = {name: f"raindrop_{name}" for name in ALL_SECRET_NAMES}
 # The service to restart when one of its files changes. Public ones among them are provision's to place.
 # supervisord reads its [inet_http_server] only when it starts (reread/update cover programs only), so
 # a changed supervisor file restarts it: rare (a config or secret change), never on a code-only deploy.
@@ -42,7 +42,7 @@ class PublicFiles:
 
 
 def _decoys(tag: str) -> dict[str, str]:
-    return {SECRET_VARIABLES[name]: f"decoy-{tag}-{name}-0123456789abcdef" for name in SECRET_NAMES}
+    return {variable: f"decoy-{tag}-{name}-0123456789abcdef" for name, variable in SECRET_VARIABLES.items()}
 
 
 def _service_for(path: str) -> str | None:
@@ -57,6 +57,19 @@ def _host_file(spec: render.HostFile, content: str) -> HostFile:
         owner=f"{spec.owner}:{spec.group}",
         restart=_service_for(spec.path),
     )
+
+
+def local_services(values: Mapping[str, Any]) -> tuple[bool, bool]:
+    """Whether the database and Redis run on the host itself (else managed services, as in scale-out)."""
+    variables = {**render.load_defaults(), **values}
+    return variables["raindrop_db_host"] in LOCAL_ADDRESSES, variables["raindrop_redis_host"] in LOCAL_ADDRESSES
+
+
+def _needed(spec: render.HostFile, values: Mapping[str, Any]) -> bool:
+    """A local service's config file is only placed where that service runs."""
+    local_db, local_redis = local_services(values)
+    service = _service_for(spec.path)
+    return not ((service == "mariadb" and not local_db) or (service == "redis-server" and not local_redis))
 
 
 def _check_values(values: Mapping[str, Any]) -> None:
@@ -76,7 +89,11 @@ def public_files(values: Mapping[str, Any]) -> PublicFiles:
     _check_values(values)
     secret = _secret_specs(values)
     rendered = render.render_all({**values, **_decoys("a")})
-    files = [_host_file(spec, content) for spec, content in rendered.items() if spec not in secret]
+    files = [
+        _host_file(spec, content)
+        for spec, content in rendered.items()
+        if spec not in secret and _needed(spec, values)
+    ]
     return PublicFiles(
         system=tuple(f for f in files if f.restart),
         app=tuple(f for f in files if not f.restart),
@@ -100,7 +117,11 @@ def secret_files(values: Mapping[str, Any], secrets: Mapping[str, str]) -> tuple
     check_secrets(secrets)
     variables = {**values, **{SECRET_VARIABLES[name]: value for name, value in secrets.items()}}
     rendered = render.render_all(variables)
-    files = [_host_file(spec, rendered[spec]) for spec in sorted(_secret_specs(values), key=lambda s: s.path)]
+    files = [
+        _host_file(spec, rendered[spec])
+        for spec in sorted(_secret_specs(values), key=lambda s: s.path)
+        if _needed(spec, values)
+    ]
     merged = render.config_variables(variables)
     files.append(
         HostFile(
@@ -121,7 +142,15 @@ def host_config(values: Mapping[str, Any], **settings: Any) -> HostConfig:
     if not current.endswith("/current"):
         raise ValueError(f"raindrop_current_dir {current!r} must be <base>/current, the symlink deploy switches")
     listen = variables["raindrop_listen_address"] or "127.0.0.1"
+    local_db, local_redis = local_services(values)
+    dropped = {"mariadb-server", "mariadb"} if not local_db else set()
+    dropped |= {"redis-server"} if not local_redis else set()
+    defaults = HostConfig()
     return HostConfig(
+        local_db=local_db,
+        local_redis=local_redis,
+        packages=tuple(p for p in settings.pop("packages", defaults.packages) if p not in dropped),
+        services=tuple(s for s in settings.pop("services", defaults.services) if s not in dropped),
         app_user=variables["raindrop_app_user"],
         base_dir=current.removesuffix("/current"),
         log_dir=variables["raindrop_log_dir"],

@@ -149,8 +149,8 @@ def provision(config: HostConfig) -> Script:
         f"apply_files {q(config.staged_dir)}",
         place_files(config.system_files),
         _services(config),
-        _mariadb(config),
-        _redis_check(),
+        _mariadb(config) if config.local_db else 'log "database: a managed service (raindrop_db_host), none here"',
+        _redis_check() if config.local_redis else 'log "redis: a managed service (raindrop_redis_host), none here"',
         'log "provisioned"',
     )
     return Script(name="provision", body=body)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 
-from app.steps.config import SECRET_NAMES, HostConfig, HostFile
+from app.steps.config import ALL_SECRET_NAMES, SECRET_NAMES, HostConfig, HostFile
 from app.steps.script import Script
 from app.steps.shell import heredoc, lines, q, write_files
 
@@ -23,10 +23,10 @@ _SAFE_SECRET = re.compile(r"^[A-Za-z0-9._-]{16,256}$")
 def check_secrets(secrets: Mapping[str, str]) -> None:
     """Refuse missing, unknown or unsafe secrets, naming the secret but never showing its value."""
     missing = [name for name in SECRET_NAMES if name not in secrets]
-    unknown = [name for name in secrets if name not in SECRET_NAMES]
+    unknown = [name for name in secrets if name not in ALL_SECRET_NAMES]
     if missing or unknown:
         raise ValueError(f"secrets: missing {missing or 'none'}, unknown {unknown or 'none'}")
-    for name in SECRET_NAMES:
+    for name in secrets:
         if not _SAFE_SECRET.match(secrets[name]):
             raise ValueError(f"secret {name} must be 16-256 characters of A-Z a-z 0-9 . _ -")
 
@@ -38,7 +38,7 @@ def write_secrets(config: HostConfig, secrets: Mapping[str, str], files: Iterabl
     for host_file in files:
         if not host_file.private:
             raise ValueError(f"{host_file.path} holds a secret, so mode {host_file.mode} must give others no access")
-    content = "".join(f"{name.upper()}={secrets[name]}\n" for name in SECRET_NAMES)
+    content = "".join(f"{name.upper()}={secrets[name]}\n" for name in ALL_SECRET_NAMES if name in secrets)
     etc, secrets_file, staged = q(config.etc_dir), q(config.secrets_file), q(config.staged_dir)
     body = lines(
         "umask 077",
