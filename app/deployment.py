@@ -1,8 +1,8 @@
 """`raindrop:app:Deployment`: the host steps of app/steps mapped onto pulumi-command, host after host.
 
-Per host, in order: secrets → provision → bundle upload → deploy. Each host's deploy waits for the previous
-host's deploy, whose script ends with the health gate, so a bad release stops at the first host (the seed's
-`env.hosts` deployed one after another too).
+Per host, in app.steps.plan's order: secrets → provision → bundle upload → deploy. Each host's deploy
+waits for the previous host's deploy, whose script ends with the health gate, so a bad release stops at the
+first host (the seed's `env.hosts` deployed one after another too).
 
 Secrets: only the secrets step carries them. Its script is a secret Output and its logging is off, so the
 values never reach the diff, the state in clear or the console (pulumi-command #111, #260). Every other
@@ -12,7 +12,6 @@ script names secrets by token and is safe to show.
 from __future__ import annotations
 
 import base64
-import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,6 +22,7 @@ from pulumi_command import local, remote
 from app.steps import Bundle, deploy, provision, write_secrets
 from app.steps.deploy import files_hash
 from app.steps.files import host_config, secret_files
+from app.steps.plan import digest, step_triggers
 from app.steps.teardown import teardown
 from infra.server import Host
 
@@ -47,11 +47,6 @@ class DeploymentArgs:
     after: Sequence[pulumi.Resource] = field(default_factory=list)
 
 
-def digest(text: str) -> str:
-    """A short content hash, for `triggers`: same text, no run."""
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
 class Deployment(pulumi.ComponentResource):
     """Provisions and deploys every host, one after another."""
 
@@ -71,7 +66,14 @@ class Deployment(pulumi.ComponentResource):
                 lambda a: write_secrets(a[0], a[2], secret_files(a[1], a[2])).text()
             )
         )
-        secrets_digest = pulumi.Output.secret(secrets_script.apply(digest))
+        triggers = step_triggers(
+            bundle_hash=args.bundle.hash,
+            config_hash=config_hash,
+            provision_digest=provision_script.apply(digest),
+            deploy_digest=deploy_script.apply(digest),
+            # Derived from the secret script, so itself secret (stored encrypted, never shown).
+            secrets_digest=pulumi.Output.secret(secrets_script.apply(digest)),
+        )
 
         self.deploys: list[remote.Command] = []
         previous: remote.Command | None = None
@@ -91,7 +93,7 @@ class Deployment(pulumi.ComponentResource):
                 f"{host.name}-secrets",
                 connection=connection,
                 create=secrets_script,
-                triggers=[secrets_digest],
+                triggers=triggers["secrets"],
                 logging=remote.Logging.NONE,
                 opts=on_host(),
             )
@@ -99,7 +101,7 @@ class Deployment(pulumi.ComponentResource):
                 f"{host.name}-provision",
                 connection=connection,
                 create=provision_script,
-                triggers=[provision_script.apply(digest)],
+                triggers=triggers["provision"],
                 opts=on_host(secrets),
             )
             uploaded = remote.CopyToRemote(
@@ -107,16 +109,14 @@ class Deployment(pulumi.ComponentResource):
                 connection=connection,
                 source=pulumi.FileAsset(args.bundle_path),
                 remote_path=args.bundle.remote_path,
-                triggers=[args.bundle.hash],
+                triggers=triggers["bundle"],
                 opts=on_host(provisioned),
             )
             deployed = remote.Command(
                 f"{host.name}-deploy",
                 connection=connection,
                 create=deploy_script,
-                # What a release is made of: the bundle's content hash, the rendered files, index.html and the
-                # secrets (by digest). An unchanged `pulumi up` runs nothing.
-                triggers=[args.bundle.hash, config_hash, deploy_script.apply(digest), secrets_digest],
+                triggers=triggers["deploy"],
                 opts=on_host(uploaded, *args.after, *([previous] if previous else [])),
             )
             # `pulumi destroy` (or removing a host) stops the app on it first, but must not fail when the host

@@ -538,3 +538,32 @@ def test_a_changed_env_file_redeploys_and_restarts_instead_of_hup(host, releases
     assert "supervisorctl restart raindrop-web:raindrop-web-10000" in calls
     assert "signal HUP" not in calls
     assert (host.root / "etc" / "raindrop.env").read_text() == "RAINDROP_FEED_CACHE=0\n"
+
+
+def test_migrations_run_only_when_they_differ_from_the_live_release(tmp_path):
+    from app.steps.deploy import MIGRATIONS_OF
+
+    text = deploy(config(), BUNDLE).text()
+    skip = text.index('[ "$(migrations_of "$RELEASE")" = "$(migrations_of "$CURRENT")" ]')
+    assert skip < text.index("db upgrade") < text.index('switch_to "$RELEASE"')
+
+    def release(name: str, scripts: dict[str, str]) -> Path:
+        versions = tmp_path / name / "lib" / "raindrop_server" / "migrations" / "versions"
+        versions.mkdir(parents=True)
+        for file_name, body in scripts.items():
+            (versions / file_name).write_text(body)
+        return tmp_path / name
+
+    a = release("a", {"0001_initial.py": "one"})
+    b = release("b", {"0001_initial.py": "one"})
+    c = release("c", {"0001_initial.py": "one", "0002_more.py": "two"})
+    d = release("d", {"0001_initial.py": "changed"})
+    (tmp_path / "e").mkdir()
+
+    def digest(path: Path) -> str:
+        script = f"set -euo pipefail\n{MIGRATIONS_OF}\nmigrations_of {path}\n"
+        return subprocess.run(["bash", "-c", script], capture_output=True, text=True, check=True).stdout.strip()
+
+    assert digest(a) == digest(b) != "none"
+    assert len({digest(a), digest(c), digest(d)}) == 3
+    assert digest(tmp_path / "e") == "none"

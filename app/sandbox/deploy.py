@@ -121,6 +121,7 @@ def deploy(
     from app.steps import provision, write_secrets
     from app.steps.deploy import files_hash
     from app.steps.files import host_config, secret_files
+    from app.steps.plan import STEP_ORDER, digest, step_triggers
 
     if release is None:
         release = release_from_path(Path(bundle)) if bundle else build_release()
@@ -131,19 +132,24 @@ def deploy(
     secrets_script = write_secrets(config, secrets, secret_files(values, secrets))
     provision_script = provision(config)
     deploy_script = deploy_step(config, release.bundle)
-    config_hash = files_hash(config.system_files + config.app_files)
+    step = step_triggers(
+        bundle_hash=release.hash,
+        config_hash=files_hash(config.system_files + config.app_files),
+        provision_digest=digest(provision_script.text()),
+        deploy_digest=digest(deploy_script.text()),
+        secrets_digest=digest(secrets_script.text()),
+    )
     triggers = _Triggers(sandbox, always)
     started = time.monotonic()
     with sandbox.executor() as executor:
-        triggers.run("secrets", [secrets_script.text()], lambda: executor.run(secrets_script), sandbox.log)
-        triggers.run("provision", [provision_script.text()], lambda: executor.run(provision_script), sandbox.log)
-        triggers.run(
-            "bundle",
-            [release.hash],
-            lambda: executor.put(release.path, release.bundle.remote_path),
-            sandbox.log,
-        )
-        triggers.run("deploy", [release.hash, config_hash], lambda: executor.run(deploy_script), sandbox.log)
+        actions = {
+            "secrets": lambda: executor.run(secrets_script),
+            "provision": lambda: executor.run(provision_script),
+            "bundle": lambda: executor.put(release.path, release.bundle.remote_path),
+            "deploy": lambda: executor.run(deploy_script),
+        }
+        for name in STEP_ORDER:
+            triggers.run(name, step[name], actions[name], sandbox.log)
     sandbox.log(
         f"sandbox {sandbox.settings.name}: release {release.hash} deployed in {time.monotonic() - started:.1f}s"
     )

@@ -35,6 +35,13 @@ def files_hash(files: tuple[HostFile, ...]) -> str:
     return digest.hexdigest()[:16]
 
 
+# A digest of a release's migration scripts (names and contents), or "none" when it has none.
+MIGRATIONS_OF = (
+    "migrations_of() { (cd \"$1/lib/raindrop_server/migrations/versions\" 2>/dev/null "
+    "&& sha256sum -- *.py | sha256sum | cut -c1-16) || echo none; }"
+)
+
+
 def _cleanup(config: HostConfig) -> str:
     return lines(
         "# keep the newest releases (current always), their venvs and bundles; drop the rest.",
@@ -76,6 +83,7 @@ def deploy(config: HostConfig, bundle: Bundle) -> Script:
         f"BUNDLE_DIR={q(bundle.remote_dir)}",
         f"BUNDLE_SHA256={bundle.sha256}",
         _cleanup(config),
+        MIGRATIONS_OF,
         "",
         "take_lock",
         '[ -f "$SECRETS_FILE" ] || die "$SECRETS_FILE is missing: run the secrets step first"',
@@ -141,10 +149,16 @@ def deploy(config: HostConfig, bundle: Bundle) -> Script:
         f'install_file "$tmp" {q(config.rollback_command)} 755 root:root',
         'rm -f "$tmp"',
         "",
-        'log "migrations"',
         '[ -f "$ENV_FILE" ] || die "$ENV_FILE is missing: the app files must include the env file"',
-        '(set -a; . "$ENV_FILE"; set +a; cd "$RELEASE"; '
+        # The live release ran (or skipped, by this same rule) its migrations; the same set needs no new run,
+        # and skipping Alembic's start-up takes seconds off a code-only redeploy.
+        'if [ -L "$CURRENT" ] && [ "$(migrations_of "$RELEASE")" = "$(migrations_of "$CURRENT")" ]; then',
+        '  log "migrations unchanged since the live release: none to run"',
+        "else",
+        '  log "migrations"',
+        '  (set -a; . "$ENV_FILE"; set +a; cd "$RELEASE"; '
         'PYTHONPATH="$RELEASE/lib" runuser -u "$APP_USER" -- "$RELEASE/lib/bin/raindrop" db upgrade)',
+        "fi",
         "",
         'OLD_VENV=$(deps_of "$CURRENT")',
         'switch_to "$RELEASE"',
