@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 PYTEST := $(PY) -m pytest
 
-.PHONY: help deps setup services lint test test-infra test-templates test-deploy release rollback-script test-server test-client test-client-e2e test-sandbox test-e2e bench-pulumi sandbox sandbox-down
+.PHONY: help deps setup services lint test test-infra test-templates test-deploy release rollback-script test-server test-client test-client-e2e test-sandbox test-e2e test-bench-smoke bench-pulumi bench chaos sandbox sandbox-down
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -16,9 +16,9 @@ help:
 deps: ## install the Debian packages the tests and the sandbox need (root)
 	bash scripts/install-deps.sh
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt server/pyproject.toml
+$(VENV)/.installed: requirements.txt requirements-dev.txt server/pyproject.toml bench/requirements.txt
 	python3 -m venv $(VENV)
-	$(PIP) install -q -r requirements-dev.txt -e 'server[test]'
+	$(PIP) install -q -r requirements-dev.txt -r bench/requirements.txt -e 'server[test]'
 	touch $@
 
 setup: $(VENV)/.installed ## create .venv and install everything
@@ -57,10 +57,19 @@ client/node_modules/.installed: client/package-lock.json
 test-client: client/node_modules/.installed ## Angular unit tests in Debian's headless Chromium
 	cd client && CHROME_BIN=/usr/bin/chromium npm test
 
-test: lint test-infra test-templates test-deploy test-server test-client test-client-e2e test-sandbox test-e2e ## the whole suite
+test: lint test-infra test-templates test-deploy test-server test-client test-client-e2e test-sandbox test-e2e test-bench-smoke ## the whole suite
 
 bench-pulumi: setup ## time the mocked Pulumi program (target < 3 s)
 	$(PY) bench/pulumi_graph.py
+
+bench: setup ## the benchmarks on a sandbox host (made or reused): bench/results/latest.{json,md}, latency.png
+	$(PY) -m bench $(BENCH_ARGS)
+
+chaos: setup ## the fault suite on the sandbox host; fails when a target is missed
+	$(PY) -m bench.chaos $(CHAOS_ARGS)
+
+test-bench-smoke: setup ## a short run of both, so they cannot rot (root)
+	$(PYTEST) -q tests/test_bench_smoke.py
 
 sandbox: setup ## a local Debian 12 host deployed end to end (root); last line: JSON with url, admin_url, ssh, key…
 	$(PY) -m app.sandbox up $(SANDBOX_ARGS)

@@ -59,3 +59,21 @@ def test_package_static_files_are_served(client):
     response = client.get("/static/robots.txt")
     assert response.status_code == 200
     assert b"Disallow: /api/" in response.data
+
+
+def test_a_post_is_created_even_when_the_broker_is_down(test_env):
+    """The post is committed before its fan-out is queued: a broker outage must not answer 500 (a client retry
+    would then duplicate the post). The feed's MySQL fallback serves it meanwhile."""
+    env = {**test_env, "RAINDROP_BROKER_URL": "redis://127.0.0.1:1/0"}
+    script = (
+        "import json; from raindrop_server import create_app; c = create_app().test_client(); "
+        "c.post('/api/auth/register', json={'username': 'brokerless', 'email': 'b@example.com', "
+        "'password': 'correct horse battery'}); "
+        "r = c.post('/api/posts', json={'body': 'still here'}); "
+        "g = c.get('/api/posts/%d' % r.json['post']['id']); "
+        "print(json.dumps([r.status_code, g.status_code, g.json['post']['body']]))"
+    )
+    result = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == [201, 200, "still here"]
+    assert "broker unavailable" in result.stderr

@@ -281,12 +281,26 @@ def marker(base_url: str) -> str | None:
     return response.text.strip() if response.ok and "<html" not in response.text else None
 
 
+def watch_for_new_release(base_url: str, started: float, seen: list[float], stop: threading.Event) -> None:
+    """Record when the changed release first answers (its marker file) while /api/health is 200."""
+    while not stop.is_set() and not seen:
+        if marker(base_url) == "changed" and requests.get(f"{base_url}/api/health", timeout=5).status_code == 200:
+            seen.append(time.monotonic() - started)
+        time.sleep(0.1)
+
+
 def test_redeploy_under_load_fails_no_request(sandbox, base_url, kept, changed_release, ssh, figure, capsys):
     before = current_release(ssh)
     with Load(f"{base_url}/api/health") as load:
-        started = time.monotonic()
+        started, seen, stop = time.monotonic(), [], threading.Event()
+        watcher = threading.Thread(target=watch_for_new_release, args=(base_url, started, seen, stop), daemon=True)
+        watcher.start()
         deploy(sandbox, release=changed_release)
-        figure("redeploy to healthy", time.monotonic() - started)
+        figure("redeploy, whole step (celery restarted after the health gate)", time.monotonic() - started)
+        watcher.join(timeout=15)
+        stop.set()
+        assert seen, "the changed release never answered healthy during the redeploy"
+        figure("redeploy to healthy (new release answering, health 200)", seen[0])
     # As with `pulumi up`: only the steps whose triggers changed ran.
     progress = capsys.readouterr().out
     assert "--- provision: triggers unchanged, not run" in progress

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from celery import Celery, Task
 from flask import Flask
+from kombu.exceptions import OperationalError
+
+log = logging.getLogger(__name__)
 
 
 def celery_init_app(app: Flask) -> Celery:
@@ -20,3 +24,14 @@ def celery_init_app(app: Flask) -> Celery:
     celery_app.set_default()
     app.extensions["celery"] = celery_app
     return celery_app
+
+
+def enqueue(task: Task, *args: Any) -> bool:
+    """Queue `task` after a commit. The write is already durable, so a broker that is down must not turn it into
+    an error (a client retry would duplicate it): log, and let the readers' MySQL fallback cover the gap."""
+    try:
+        task.delay(*args)
+    except OperationalError as error:
+        log.warning("broker unavailable, %s%r not queued: %s", task.name, args, error)
+        return False
+    return True

@@ -9,6 +9,7 @@ from flask import Blueprint, abort
 
 from raindrop_server.api import decode_cursor, json_body, limit_arg, page
 from raindrop_server.auth import current_user_id, login_required
+from raindrop_server.celery_app import enqueue
 from raindrop_server.extensions import db
 from raindrop_server.models import Notification, User
 from raindrop_server.tasks import push_notification
@@ -38,7 +39,7 @@ def add(user_ids: list[int], kind: str, actor_id: int, post_id: int | None = Non
 
 def push(notes: list[Notification]) -> None:
     for note in notes:
-        push_notification.delay(note.id)
+        enqueue(push_notification, note.id)
 
 
 def _unread(user_id: int) -> int:

@@ -10,6 +10,7 @@ from flask import Blueprint, Response, abort
 from raindrop_server import cache, notifications
 from raindrop_server.api import json_body, text_field
 from raindrop_server.auth import current_user_id, login_required
+from raindrop_server.celery_app import enqueue
 from raindrop_server.extensions import db
 from raindrop_server.models import Comment, Post
 from raindrop_server.tasks import fan_out_post, remove_post_from_feeds
@@ -53,7 +54,7 @@ def create_post() -> tuple[dict[str, Any], int]:
     notes = notifications.add(notifications.mentioned_users(text, author_id), "mention", author_id, post.id)
     db.session.commit()
     notifications.push(notes)
-    fan_out_post.delay(post.id)
+    enqueue(fan_out_post, post.id)
     return {"post": posts_json([post.id])[0]}, 201
 
 
@@ -75,7 +76,7 @@ def delete_post(post_id: int) -> Response:
     db.session.delete(post)
     db.session.commit()
     cache.invalidate([cache.post_key(post_id)])
-    remove_post_from_feeds.delay(post_id, author_id)
+    enqueue(remove_post_from_feeds, post_id, author_id)
     return Response(status=204)
 
 

@@ -1,0 +1,175 @@
+"""Runs ON the sandbox host, with the live release's code and environment (bench/host.py BenchHost.python).
+
+Subcommands, each printing one `BENCH_JSON {...}` line:
+  seed-feed                a reader following 100 authors with 1,000 posts between them; session cookies
+  seed-listeners N         N users following one announcer; their session cookies
+  broadcast                a post by the announcer, fanned out through Celery as the API does it
+  checksum                 row counts and digests of every table, and of every upload file
+  posts-exist ID,ID,...    which of these post ids are in the database
+
+The data goes in with bulk inserts (like server/bench/fanout.py): the API's register endpoint is rate
+limited per client address, and 1,000 logins through it would measure the limiter, not the site.
+Session cookies are signed with the app's own serializer, exactly as a login sets them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from raindrop_server import create_app
+from raindrop_server.extensions import db
+from raindrop_server.models import Follow, Post, User
+from raindrop_server.tasks import fan_out_post
+from raindrop_server.text import render_markdown
+
+AUTHORS = 100
+POSTS_PER_AUTHOR = 10
+PREFIX = "bench_"
+
+
+def emit(result: dict[str, Any]) -> None:
+    print("BENCH_JSON " + json.dumps(result), flush=True)
+
+
+def cookie(app: Any, user_id: int) -> str:
+    """The Cookie header value a login for this user sets."""
+    value = app.session_interface.get_signing_serializer(app).dumps({"user_id": user_id, "_permanent": True})
+    return f"{app.config['SESSION_COOKIE_NAME']}={value}"
+
+
+def ensure_users(names: list[str]) -> dict[str, int]:
+    """User ids by name, inserting the missing ones (no usable password: they log in by cookie)."""
+    existing = dict(db.session.execute(sa.select(User.username, User.id).where(User.username.in_(names))).all())
+    missing = [n for n in names if n not in existing]
+    if missing:
+        db.session.execute(
+            sa.insert(User),
+            [{"username": n, "email": f"{n}@bench.invalid", "password_hash": "!", "display_name": n, "bio": ""}
+             for n in missing],
+        )  # fmt: skip
+        db.session.commit()
+        existing = dict(db.session.execute(sa.select(User.username, User.id).where(User.username.in_(names))).all())
+    return existing
+
+
+def ensure_follows(follower_ids: list[int], followee_ids: list[int]) -> None:
+    pairs = {(f, e) for f in follower_ids for e in followee_ids}
+    have = set(
+        db.session.execute(
+            sa.select(Follow.follower_id, Follow.followee_id).where(
+                Follow.follower_id.in_(follower_ids), Follow.followee_id.in_(followee_ids)
+            )
+        ).all()
+    )
+    missing = sorted(pairs - have)
+    if missing:
+        db.session.execute(sa.insert(Follow), [{"follower_id": f, "followee_id": e} for f, e in missing])
+        db.session.commit()
+
+
+def seed_feed(app: Any) -> dict[str, Any]:
+    authors = ensure_users([f"{PREFIX}a{i:03d}" for i in range(AUTHORS)])
+    reader = ensure_users([f"{PREFIX}reader"])[f"{PREFIX}reader"]
+    author_ids = sorted(authors.values())
+    ensure_follows([reader], author_ids)
+    counts = dict(
+        db.session.execute(
+            sa.select(Post.author_id, sa.func.count()).where(Post.author_id.in_(author_ids)).group_by(Post.author_id)
+        ).all()
+    )
+    rows = []
+    for author in author_ids:
+        for n in range(counts.get(author, 0), POSTS_PER_AUTHOR):
+            text = f"bench post {n} of author {author}: *markdown* with a [link](https://example.invalid/{n})"
+            rows.append({"author_id": author, "body": text, "html": render_markdown(text)})
+    if rows:
+        db.session.execute(sa.insert(Post), rows)
+        db.session.commit()
+    posts = db.session.scalar(sa.select(sa.func.count()).select_from(Post).where(Post.author_id.in_(author_ids)))
+    return {
+        "reader_id": reader,
+        "reader_cookie": cookie(app, reader),
+        "writer_cookie": cookie(app, author_ids[0]),
+        "authors": len(author_ids),
+        "posts": posts,
+        "inserted_posts": len(rows),
+    }
+
+
+def seed_listeners(app: Any, count: int) -> dict[str, Any]:
+    announcer = ensure_users([f"{PREFIX}announcer"])[f"{PREFIX}announcer"]
+    listeners = ensure_users([f"{PREFIX}l{i:05d}" for i in range(count)])
+    ids = [listeners[f"{PREFIX}l{i:05d}"] for i in range(count)]
+    ensure_follows(ids, [announcer])
+    return {"announcer_id": announcer, "cookies": [cookie(app, i) for i in ids], "ids": ids}
+
+
+def broadcast() -> dict[str, Any]:
+    announcer = db.session.scalar(sa.select(User.id).where(User.username == f"{PREFIX}announcer"))
+    if announcer is None:
+        raise SystemExit("no announcer: run seed-listeners first")
+    text = f"broadcast at {time.time():.6f}"
+    post = Post(author_id=announcer, body=text, html=render_markdown(text))
+    db.session.add(post)
+    db.session.commit()
+    # The clock starts where the API's create_post hands the post to Celery.
+    sent_at = time.time()
+    fan_out_post.delay(post.id)
+    return {"post_id": post.id, "sent_at": sent_at}
+
+
+def checksum(app: Any) -> dict[str, Any]:
+    """Every table's rows in primary-key order, digested; and every upload's bytes."""
+    tables: dict[str, Any] = {}
+    for table in sorted(db.metadata.sorted_tables, key=lambda t: t.name):
+        digest = hashlib.sha256()
+        rows = 0
+        for row in db.session.execute(sa.select(table).order_by(*table.primary_key.columns)):
+            digest.update(repr(tuple(row)).encode())
+            rows += 1
+        tables[table.name] = {"rows": rows, "sha256": digest.hexdigest()}
+    uploads: dict[str, str] = {}
+    directory = Path(app.config["UPLOAD_DIR"])
+    if directory.is_dir():
+        for path in sorted(directory.rglob("*")):
+            if path.is_file():
+                uploads[str(path.relative_to(directory))] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return {"tables": tables, "uploads": uploads}
+
+
+def posts_exist(ids: list[int]) -> dict[str, Any]:
+    found: set[int] = set()
+    for start in range(0, len(ids), 1000):
+        chunk = ids[start : start + 1000]
+        found.update(db.session.scalars(sa.select(Post.id).where(Post.id.in_(chunk))))
+    return {"asked": len(ids), "missing": sorted(set(ids) - found)}
+
+
+def main(argv: list[str]) -> None:
+    if not argv:
+        raise SystemExit(__doc__)
+    command, args = argv[0], argv[1:]
+    app = create_app()
+    with app.app_context():
+        if command == "seed-feed":
+            emit(seed_feed(app))
+        elif command == "seed-listeners":
+            emit(seed_listeners(app, int(args[0])))
+        elif command == "broadcast":
+            emit(broadcast())
+        elif command == "checksum":
+            emit(checksum(app))
+        elif command == "posts-exist":
+            emit(posts_exist([int(i) for i in args[0].split(",") if i] if args else []))
+        else:
+            raise SystemExit(f"unknown subcommand {command!r}\n{__doc__}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
