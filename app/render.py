@@ -46,6 +46,7 @@ class HostFile:
 
 # What the deploy writes. Files holding a secret (or a hash of one) are not world-readable.
 HOST_FILES: tuple[HostFile, ...] = (
+    HostFile("nginx.conf", "/etc/nginx/nginx.conf", 0o644),
     HostFile("nginx-site.conf", "/etc/nginx/sites-available/raindrop.conf", 0o644),
     HostFile("nginx-admin.conf", "/etc/nginx/sites-available/raindrop-admin.conf", 0o644),
     HostFile("supervisor.conf", "/etc/supervisor/conf.d/raindrop.conf", 0o600),

@@ -160,8 +160,8 @@ def test_config_variables_refuses_bad_input_naming_the_variable(given, message):
 def test_render_is_strict_about_undefined_variables_and_unknown_templates():
     with pytest.raises(render.ConfigError, match="'raindrop_redis_port' is undefined"):
         render.render("redis.conf", {})
-    with pytest.raises(render.ConfigError, match=re.escape("no template 'nginx.conf'")):
-        render.render("nginx.conf", variables())
+    with pytest.raises(render.ConfigError, match=re.escape("no template 'httpd.conf'")):
+        render.render("httpd.conf", variables())
 
 
 def test_rendered_files_bind_loopback_never_all_addresses():
@@ -314,12 +314,9 @@ def stub_upstream() -> Iterator[StubUpstream]:
     server.server_close()
 
 
-DEBIAN_NGINX_CONF = Path("/etc/nginx/nginx.conf")
-
-
 def nginx_wrapper(tmp: Path, sites: list[Path]) -> Path:
-    """Debian's own nginx.conf, with its pid, logs and temp files moved to tmp and the rendered sites
-    in place of sites-enabled, so the sites are checked in the http context they get on a host."""
+    """The rendered nginx.conf (Debian's, with raised limits), its pid, logs and temp files moved to tmp and
+    the rendered sites in place of sites-enabled, so the sites are checked in the http context of a host."""
     for sub in ("body", "proxy", "fastcgi", "uwsgi", "scgi"):
         (tmp / sub).mkdir(exist_ok=True)
     temp_paths = "".join(
@@ -339,7 +336,9 @@ def nginx_wrapper(tmp: Path, sites: list[Path]) -> Path:
         "access_log /var/log/nginx/access.log;": f"access_log {tmp}/access.log;{temp_paths}",
         "include /etc/nginx/sites-enabled/*;": "".join(f"include {site};\n\t" for site in sites),
     }
-    return debian_conf(DEBIAN_NGINX_CONF, replacements, tmp / "nginx.conf")
+    main = tmp / "nginx.rendered.conf"
+    main.write_text(render.render("nginx.conf", variables()))
+    return debian_conf(main, replacements, tmp / "nginx.conf")
 
 
 def debian_conf(source: Path, replacements: dict[str, str], target: Path) -> Path:
@@ -952,3 +951,20 @@ def test_logrotate_accepts_the_rendered_file_and_reopens_supervisor_logs(tmp_pat
         assert supervisord_stand_in.wait(timeout=10) == -signal.SIGUSR2
     finally:
         stop(supervisord_stand_in)
+
+
+DEBIAN_NGINX_CONF = Path("/etc/nginx/nginx.conf")
+
+
+def test_nginx_main_config_raises_debians_connection_limits(tmp_path):
+    text = render.render("nginx.conf", variables())
+    assert re.search(r"^\tworker_connections 4096;$", text, re.M)
+    assert re.search(r"^worker_rlimit_nofile 16384;$", text, re.M)
+    debian = DEBIAN_NGINX_CONF.read_text()
+    # Everything else is Debian's: the same includes, so conf.d, modules and sites keep working.
+    for line in ("include /etc/nginx/modules-enabled/*.conf;", "include /etc/nginx/conf.d/*.conf;",
+                 "include /etc/nginx/sites-enabled/*;", "include /etc/nginx/mime.types;", "user www-data;"):
+        assert line in debian and line in text
+    conf = nginx_wrapper(tmp_path, [])
+    result = run("nginx", "-t", "-c", str(conf))
+    assert result.returncode == 0, result.stderr
