@@ -567,3 +567,12 @@ def test_migrations_run_only_when_they_differ_from_the_live_release(tmp_path):
     assert digest(a) == digest(b) != "none"
     assert len({digest(a), digest(c), digest(d)}) == 3
     assert digest(tmp_path / "e") == "none"
+
+
+def test_provision_makes_systemd_restart_every_service_after_a_crash():
+    text = provision(config()).text()
+    for service in HostConfig().services:
+        assert f"/etc/systemd/system/{service}.service.d/raindrop-restart.conf" in text
+    assert "Restart=always" in text
+    enable = text.index("log \"services enabled at boot and started\"")
+    assert text.index("raindrop-restart.conf") < text.index("systemctl daemon-reload") < enable

@@ -34,6 +34,19 @@ def apt_files(config: HostConfig) -> list[HostFile]:
     return files
 
 
+# Debian's units for nginx and redis-server do not restart a crashed daemon (mariadb's and supervisor's
+# do): with systemd, a drop-in makes every service of the stack come back by itself.
+RESTART_DROPIN = "[Service]\nRestart=always\nRestartSec=1\n"
+
+
+def restart_dropins(config: HostConfig) -> list[HostFile]:
+    """systemd drop-ins that restart each service after a crash (inert on a host without systemd)."""
+    return [
+        HostFile(f"/etc/systemd/system/{service}.service.d/raindrop-restart.conf", RESTART_DROPIN)
+        for service in config.services
+    ]
+
+
 def place_files(files: list[HostFile] | tuple[HostFile, ...]) -> str:
     """Bash that installs `files` now, through a scratch directory and apply_files."""
     if not files:
@@ -148,6 +161,8 @@ def provision(config: HostConfig) -> Script:
         'log "config files: staged by the secrets step, then the system ones"',
         f"apply_files {q(config.staged_dir)}",
         place_files(config.system_files),
+        place_files(restart_dropins(config)),
+        "if [ -d /run/systemd/system ] && [ ${#CHANGED[@]} -gt 0 ]; then systemctl daemon-reload; fi",
         _services(config),
         _mariadb(config) if config.local_db else 'log "database: a managed service (raindrop_db_host), none here"',
         _redis_check() if config.local_redis else 'log "redis: a managed service (raindrop_redis_host), none here"',
