@@ -18,7 +18,7 @@ from app.deployment import Deployment, DeploymentArgs
 from app.publish import bundle_client, rewrite_index
 from app.steps import Bundle
 from infra.config import StackConfig
-from infra.stack import Infra
+from infra.stack import ADMIN_USER, Infra
 from infra.storage import ASSET_PREFIX
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -42,6 +42,7 @@ def template_values(infra: Infra) -> pulumi.Output[dict[str, Any]]:
     """
     cfg = infra.config
     values: dict[str, Any] = {
+        "raindrop_admin_user": ADMIN_USER,  # the user the stack exports is the one the host's basic auth checks
         "raindrop_admin_port": cfg.admin_port,
         "raindrop_admin_cidrs": list(cfg.admin_cidrs),
     }

@@ -16,6 +16,8 @@ from urllib.parse import urlparse
 
 import pulumi
 
+from app.steps.secrets import SAFE_SECRET
+
 NAMESPACE = "raindrop"
 
 # Ports the host already uses on some interface: nginx's public port, TLS, sshd, gunicorn(s), supervisor's
@@ -32,9 +34,6 @@ RESERVED_PORTS: Mapping[int, str] = {
 }
 
 MAX_INSTANCES = 20
-# Service passwords land unescaped in SQL strings, redis.conf, env files and URLs on the host, so they are
-# held to URL-unreserved characters (generated ones are letters and digits).
-_SAFE_SECRET = re.compile(r"^[A-Za-z0-9._-]{16,256}$")
 PASSWORD_KEYS = ("dbPassword", "adminPassword", "redisPassword")
 DEFAULT_ADMIN_PORT = 8090
 _HOSTNAME = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
@@ -270,6 +269,7 @@ def _password(key: str, value: str | None) -> pulumi.Output[str] | None:
     """A given password, checked without ever echoing it, as a secret Output."""
     if value is None:
         return None
-    if not _SAFE_SECRET.match(value):
+    # The host steps' own rule: the values land unescaped in SQL, redis.conf, env files and URLs there.
+    if not SAFE_SECRET.match(value):
         raise ConfigError(key, "must be 16-256 characters of A-Z a-z 0-9 . _ - (the value is not shown)")
     return pulumi.Output.secret(value)

@@ -81,6 +81,7 @@ class HostConfig:
     web_programs: tuple[str, ...] = ("raindrop-web:*",)
     worker_programs: tuple[str, ...] = ("raindrop-celery:*",)
     health_url: str = "http://127.0.0.1/api/health"
+    supervisord_pidfile: str = "/var/run/supervisord.pid"  # config/defaults.yml raindrop_supervisord_pidfile
     health_attempts: int = 30
     health_interval_seconds: int = 1
     lock_wait_seconds: int = 600
@@ -102,7 +103,7 @@ class HostConfig:
         for name in ("app_user", "db_name", "db_user"):
             if not re.fullmatch(r"[a-z_][a-z0-9_]{0,31}", getattr(self, name)):
                 raise ValueError(f"{name} {getattr(self, name)!r} must be a short lowercase identifier")
-        for name in ("base_dir", "etc_dir", "log_dir", "env_file", "bin_dir"):
+        for name in ("base_dir", "etc_dir", "log_dir", "env_file", "bin_dir", "supervisord_pidfile"):
             if not re.fullmatch(r"/[A-Za-z0-9_./-]+", getattr(self, name)):
                 raise ValueError(f"{name} {getattr(self, name)!r} must be an absolute path of plain characters")
         for name in ("apt_mirror", "apt_security_mirror", "apt_proxy"):

@@ -65,11 +65,10 @@ def local_services(values: Mapping[str, Any]) -> tuple[bool, bool]:
     return variables["raindrop_db_host"] in LOCAL_ADDRESSES, variables["raindrop_redis_host"] in LOCAL_ADDRESSES
 
 
-def _needed(spec: render.HostFile, values: Mapping[str, Any]) -> bool:
-    """A local service's config file is only placed where that service runs."""
+def _absent_services(values: Mapping[str, Any]) -> set[str]:
+    """The local services this host does not run: their config files are not placed."""
     local_db, local_redis = local_services(values)
-    service = _service_for(spec.path)
-    return not ((service == "mariadb" and not local_db) or (service == "redis-server" and not local_redis))
+    return {name for name, local in (("mariadb", local_db), ("redis-server", local_redis)) if not local}
 
 
 def _check_values(values: Mapping[str, Any]) -> None:
@@ -89,10 +88,11 @@ def public_files(values: Mapping[str, Any]) -> PublicFiles:
     _check_values(values)
     secret = _secret_specs(values)
     rendered = render.render_all({**values, **_decoys("a")})
+    absent = _absent_services(values)
     files = [
         _host_file(spec, content)
         for spec, content in rendered.items()
-        if spec not in secret and _needed(spec, values)
+        if spec not in secret and _service_for(spec.path) not in absent
     ]
     return PublicFiles(
         system=tuple(f for f in files if f.restart),
@@ -117,10 +117,11 @@ def secret_files(values: Mapping[str, Any], secrets: Mapping[str, str]) -> tuple
     check_secrets(secrets)
     variables = {**values, **{SECRET_VARIABLES[name]: value for name, value in secrets.items()}}
     rendered = render.render_all(variables)
+    absent = _absent_services(values)
     files = [
         _host_file(spec, rendered[spec])
         for spec in sorted(_secret_specs(values), key=lambda s: s.path)
-        if _needed(spec, values)
+        if _service_for(spec.path) not in absent
     ]
     merged = render.config_variables(variables)
     files.append(
@@ -158,6 +159,7 @@ def host_config(values: Mapping[str, Any], **settings: Any) -> HostConfig:
         db_name=variables["raindrop_db_name"],
         db_user=variables["raindrop_db_user"],
         health_url=f"http://{listen}:{variables['raindrop_http_port']}/api/health",
+        supervisord_pidfile=variables["raindrop_supervisord_pidfile"],
         system_files=files.system,
         app_files=files.app,
         **settings,

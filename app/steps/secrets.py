@@ -17,7 +17,7 @@ from app.steps.shell import heredoc, lines, q, write_files
 
 # Letters, digits and . _ - only: a value then needs no quoting in a database URL, a SQL string, a shell
 # word or redis.conf. Generate them so (e.g. pulumi_random RandomPassword with special=False).
-_SAFE_SECRET = re.compile(r"^[A-Za-z0-9._-]{16,256}$")
+SAFE_SECRET = re.compile(r"^[A-Za-z0-9._-]{16,256}$")
 
 
 def check_secrets(secrets: Mapping[str, str]) -> None:
@@ -27,7 +27,7 @@ def check_secrets(secrets: Mapping[str, str]) -> None:
     if missing or unknown:
         raise ValueError(f"secrets: missing {missing or 'none'}, unknown {unknown or 'none'}")
     for name in secrets:
-        if not _SAFE_SECRET.match(secrets[name]):
+        if not SAFE_SECRET.match(secrets[name]):
             raise ValueError(f"secret {name} must be 16-256 characters of A-Z a-z 0-9 . _ -")
 
 
