@@ -27,8 +27,11 @@ from app.steps.script import Script
 if os.geteuid() != 0:  # a failure, not a skip: a suite that silently did nothing would read as passing
     pytest.fail("the sandbox tests need root (they make network namespaces and chroots)", pytrace=False)
 
-TEST_NAME, TEST_SUBNET = "rdtest", "10.213.2.0/30"
-SPARE_NAME, SPARE_SUBNET = "rdspare", "10.213.3.0/30"
+# RAINDROP_TEST_SANDBOX_PREFIX / _NET put a second run (another checkout) on hosts of its own.
+_PREFIX = os.environ.get("RAINDROP_TEST_SANDBOX_PREFIX", "rd")
+_NET = os.environ.get("RAINDROP_TEST_SANDBOX_NET", "10.213")
+TEST_NAME, TEST_SUBNET = f"{_PREFIX}test", f"{_NET}.2.0/30"
+SPARE_NAME, SPARE_SUBNET = f"{_PREFIX}spare", f"{_NET}.3.0/30"
 
 
 @pytest.fixture(scope="session")

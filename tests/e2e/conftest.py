@@ -25,7 +25,9 @@ from app.sandbox.deploy import deploy, host_secrets
 from app.sandbox.host import Sandbox
 from app.sandbox.settings import SandboxSettings
 
-E2E_NAME, E2E_SUBNET = "rde2e", "10.213.4.0/30"
+# RAINDROP_E2E_NAME / RAINDROP_E2E_SUBNET put a second run (another checkout) on a host of its own.
+E2E_NAME = os.environ.get("RAINDROP_E2E_NAME", "rde2e")
+E2E_SUBNET = os.environ.get("RAINDROP_E2E_SUBNET", "10.213.4.0/30")
 ROOT = Path(__file__).resolve().parents[2]
 FIGURES: dict[str, float] = {}
 
