@@ -50,6 +50,7 @@ HOST_FILES: tuple[HostFile, ...] = (
     HostFile("nginx-site.conf", "/etc/nginx/sites-available/raindrop.conf", 0o644),
     HostFile("nginx-admin.conf", "/etc/nginx/sites-available/raindrop-admin.conf", 0o644),
     HostFile("supervisor.conf", "/etc/supervisor/conf.d/raindrop.conf", 0o600),
+    HostFile("supervisor-service.conf", "/etc/systemd/system/supervisor.service.d/raindrop-service.conf", 0o644),
     HostFile("gunicorn.conf.py", "/etc/raindrop/gunicorn.conf.py", 0o644),
     HostFile("my.cnf", "/etc/mysql/mariadb.conf.d/60-raindrop.cnf", 0o644),
     HostFile("redis.conf", "/etc/redis/redis.conf", 0o640, "redis", "redis"),

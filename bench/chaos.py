@@ -3,8 +3,9 @@
     python -m bench.chaos                              every fault, full size
     python -m bench.chaos --only kill --kill gunicorn  one kill (the smoke test's size)
 
-Parts: kill (kill -9 of gunicorn, celery, nginx, redis, mariadb, one at a time, under a writer), reboot,
-bad-release, durability (3 redeploys + 1 rollback), fuzz (schemathesis), slowloris. Exit status 1 when a
+Parts: kill (kill -9 of gunicorn, celery, nginx, redis, mariadb, supervisord, one at a time, under a writer),
+power-cut (then boot), reboot (`systemctl reboot` inside), db-outage (MariaDB stopped 30 s), bad-release,
+durability (3 redeploys + 1 rollback), fuzz (schemathesis), slowloris. Exit status 1 when a
 target is missed or could not be measured, naming each; 0 when every target of the parts run is met.
 """
 
@@ -22,7 +23,7 @@ from bench.host import BenchHost, acquired, log
 from bench.results import Target
 from bench.targets import P99_LIMIT_MS, RECOVERY_LIMIT_S
 
-PARTS = ("kill", "reboot", "bad-release", "durability", "fuzz", "slowloris")
+PARTS = ("kill", "power-cut", "reboot", "db-outage", "bad-release", "durability", "fuzz", "slowloris")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -77,13 +78,29 @@ def chaos_targets(figures: dict[str, Any], parts: list[str], kills: list[str]) -
                 )
             lost = kill.get("lost")
             found.append(Target.check(f"kill -9 {name}: acknowledged writes lost", "0", lost, lost == 0))
-    if "reboot" in parts:
-        boot = figures.get("reboot") or {}
+    for part, key, label in (("power-cut", "power_cut", "power cut, then boot"), ("reboot", "reboot", "reboot")):
+        if part not in parts:
+            continue
+        boot = figures.get(key) or {}
         back = boot.get("healthy_after_s") if not boot.get("boot_error") else None
-        found.append(
-            Target.check("reboot: everything back without a hand", "healthy after boot", back, back is not None, " s")
-        )
-        found.append(Target.check("reboot: acknowledged writes lost", "0", boot.get("lost"), boot.get("lost") == 0))
+        found.append(Target.check(f"{label}: healthy by itself", "healthy after boot", back, back is not None, " s"))
+        found.append(Target.check(f"{label}: acknowledged writes lost", "0", boot.get("lost"), boot.get("lost") == 0))
+    if "db-outage" in parts:
+        outage = figures.get("db_outage") or {}
+        all_503 = None if not outage else int(bool(outage.get("all_503")))
+        found.append(Target.check("MariaDB stopped: health answers 503", "yes (1)", all_503, all_503 == 1))
+        slowest = outage.get("health_slowest_s")
+        found.append(Target.check("MariaDB stopped: slowest health answer", f"< {faults.HEALTH_ANSWER_LIMIT_S} s",
+                                  slowest, slowest is not None and slowest < faults.HEALTH_ANSWER_LIMIT_S, " s"))
+        back = outage.get("healthy_after_start_s")
+        writes, read = outage.get("writes_after_outage"), outage.get("read_after_outage_status")
+        found.append(Target.check("MariaDB started again: healthy by itself", f"<= {RECOVERY_LIMIT_S} s", back,
+                                  back is not None and back <= RECOVERY_LIMIT_S, " s"))
+        shown = "not measured" if not outage else f"{writes} writes, read {read}"
+        found.append(Target("MariaDB started again: writes and reads come back", "writes > 0, read 200", shown,
+                            None if not outage else bool(writes) and read == 200))
+        found.append(Target.check("MariaDB outage: acknowledged writes lost", "0", outage.get("lost"),
+                                  outage.get("lost") == 0))
     if "bad-release" in parts:
         bad = figures.get("bad_release") or {}
         rolled = None if not bad else int(bool(bad.get("rolled_back")))
@@ -150,7 +167,9 @@ def run(args: argparse.Namespace) -> int:
                 )
 
         measured = {
+            "power-cut": ("power_cut", lambda: faults.power_cut(host, writer_cookie)),
             "reboot": ("reboot", lambda: faults.reboot(host, writer_cookie)),
+            "db-outage": ("db_outage", lambda: faults.database_outage(host, writer_cookie)),
             "bad-release": ("bad_release", lambda: faults.bad_release(host, reader_cookie, base=args.bundle)),
             "durability": ("durability", lambda: faults.durability(host, writer_cookie, base=args.bundle)),
             "fuzz": (

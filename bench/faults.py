@@ -1,7 +1,9 @@
 """The faults of `python -m bench.chaos`, each a function of the host returning its figures.
 
-kill -9 of one service at a time under a writer, a reboot (power cut, then the host's boot sequence),
-a release whose health check fails, durability across redeploys and a rollback, and slowloris.
+kill -9 of one service at a time under a writer, a power cut then a boot, a `systemctl reboot` inside the
+host, MariaDB stopped for a while, a release whose health check fails, durability across redeploys and a
+rollback, and slowloris. The host boots systemd (app/sandbox/host.py), so what brings a killed service back is
+what brings it back on ECS: the Restart= drop-ins of the provision step, and supervisor's autorestart.
 """
 
 from __future__ import annotations
@@ -20,6 +22,9 @@ from bench.writer import Writer
 
 RECOVERY_WAIT_S = 45
 BOOT_WAIT_S = 240
+# How long the database-outage fault keeps MariaDB stopped, and the bound on one health answer meanwhile.
+DB_OUTAGE_S = 30
+HEALTH_ANSWER_LIMIT_S = 5
 
 
 def _program(cmdline: str) -> str:
@@ -42,9 +47,10 @@ SERVICES = {
     for s in (
         Service("gunicorn", lambda c, _u: _program(c).endswith("/gunicorn"), "supervisorctl start 'raindrop-web:*'"),
         Service("celery", lambda c, _u: _program(c).endswith("/celery"), "supervisorctl start 'raindrop-celery:*'"),
-        Service("nginx", lambda c, _u: c.startswith("nginx:"), "/etc/init.d/nginx start"),
-        Service("redis", lambda c, _u: _program(c).endswith("redis-server"), "/etc/init.d/redis-server start"),
-        Service("mariadb", lambda c, _u: _program(c).endswith(("mariadbd", "mysqld")), "/etc/init.d/mariadb start"),
+        Service("nginx", lambda c, _u: c.startswith("nginx: master"), "systemctl start nginx"),
+        Service("redis", lambda c, _u: _program(c).endswith("redis-server"), "systemctl start redis-server"),
+        Service("mariadb", lambda c, _u: _program(c).endswith(("mariadbd", "mysqld")), "systemctl start mariadb"),
+        Service("supervisord", lambda c, _u: _program(c).endswith("/supervisord"), "systemctl start supervisor"),
     )
 }
 
@@ -105,29 +111,28 @@ def kill_one(host: BenchHost, service: Service, cookie: str) -> dict[str, Any]:
     return figure
 
 
-def reboot(host: BenchHost, cookie: str) -> dict[str, Any]:
-    """Power cut (every process of the host killed, /run lost), then the host's own boot sequence."""
-    with Writer(host.base_url, cookie, label="writer (reboot)") as writer:
+def _restart_under_writer(host: BenchHost, cookie: str, label: str, restart: Callable[[], Any]) -> dict[str, Any]:
+    """Run `restart` (a power cut and boot, or a reboot) while a writer posts; time to healthy; writes kept?"""
+    with Writer(host.base_url, cookie, label=f"writer ({label})") as writer:
         time.sleep(2)
         host.reconnect()
-        host.sandbox.crash()
-        crashed_at = time.monotonic()
+        started_at = time.monotonic()
         outcome: dict[str, Any] = {}
 
-        def boot() -> None:
+        def run() -> None:
             try:
-                outcome["started"] = host.sandbox.boot()
-            except Exception as error:  # the figure says what failed to start
+                outcome["started"] = restart()
+            except Exception as error:  # the figure says what failed
                 outcome["error"] = f"{type(error).__name__}: {str(error)[:400]}"
 
-        # boot() runs init scripts that could hang; a thread with a deadline keeps this run bounded.
-        booting = threading.Thread(target=boot, name="boot", daemon=True)
-        booting.start()
-        booting.join(BOOT_WAIT_S)
-        if booting.is_alive():
-            outcome["error"] = f"boot did not finish within {BOOT_WAIT_S} s"
+        # A boot that hangs must not hang the suite: a thread with a deadline keeps this run bounded.
+        thread = threading.Thread(target=run, name=label, daemon=True)
+        thread.start()
+        thread.join(BOOT_WAIT_S)
+        if thread.is_alive():
+            outcome["error"] = f"{label} did not finish within {BOOT_WAIT_S} s"
         healthy = host.wait_healthy(timeout=RECOVERY_WAIT_S)
-        total = time.monotonic() - crashed_at
+        total = time.monotonic() - started_at
         time.sleep(2)
         written = writer.stop()
     lost = _lost(host, writer.acknowledged) if healthy is not None else None
@@ -136,6 +141,62 @@ def reboot(host: BenchHost, cookie: str) -> dict[str, Any]:
         "services_started": outcome.get("started"),
         "healthy_after_s": None if healthy is None else round(total, 2),
         "acknowledged": written["acknowledged"],
+        "failed_requests": written["failed_requests"],
+        "lost": None if lost is None else len(lost),
+    }
+
+
+def power_cut(host: BenchHost, cookie: str) -> dict[str, Any]:
+    """Power cut (every process of the host killed, /run lost), then power on: systemd boots it."""
+
+    def cut_and_boot() -> list[str]:
+        host.sandbox.crash()
+        return host.sandbox.boot()
+
+    return _restart_under_writer(host, cookie, "power cut", cut_and_boot)
+
+
+def reboot(host: BenchHost, cookie: str) -> dict[str, Any]:
+    """`systemctl reboot` inside the host; nothing outside it lends a hand (power.sh boots it again)."""
+    return _restart_under_writer(host, cookie, "reboot", host.sandbox.reboot)
+
+
+def _timed_health(host: BenchHost) -> tuple[int | None, float]:
+    started = time.monotonic()
+    status = host.status("/api/health", timeout=HEALTH_ANSWER_LIMIT_S * 2)
+    return status, time.monotonic() - started
+
+
+def database_outage(host: BenchHost, cookie: str, seconds: float = DB_OUTAGE_S) -> dict[str, Any]:
+    """MariaDB stopped for `seconds`: health must answer 503 promptly (not hang), and come back by itself."""
+    answers: list[tuple[int | None, float]] = []
+    with Writer(host.base_url, cookie, label="writer (database outage)") as writer:
+        time.sleep(2)
+        host.run("bench-stop-mariadb", "systemctl stop mariadb")
+        stopped_at = time.monotonic()
+        while time.monotonic() - stopped_at < seconds:
+            answers.append(_timed_health(host))
+            time.sleep(1)
+        host.run("bench-start-mariadb", "systemctl start mariadb")
+        during = len(writer.acknowledged)
+        healthy = host.wait_healthy(timeout=RECOVERY_WAIT_S)
+        back = None if healthy is None else time.monotonic() - stopped_at - seconds
+        time.sleep(3)  # writes after the outage must succeed again
+        written = writer.stop()
+    writes_after = len(writer.acknowledged) - during
+    read_back = host.status(f"/api/posts/{writer.acknowledged[-1]}", timeout=10) if writes_after else None
+    lost = _lost(host, writer.acknowledged) if healthy is not None else None
+    statuses = sorted({status for status, _ in answers}, key=str)
+    return {
+        "stopped_s": seconds,
+        "health_statuses": statuses,
+        "health_answers": len(answers),
+        "health_slowest_s": round(max((s for _, s in answers), default=0.0), 2),
+        "all_503": bool(answers) and all(status == 503 for status, _ in answers),
+        "healthy_after_start_s": None if back is None else round(back, 2),
+        "acknowledged": written["acknowledged"],
+        "writes_after_outage": writes_after,
+        "read_after_outage_status": read_back,
         "failed_requests": written["failed_requests"],
         "lost": None if lost is None else len(lost),
     }

@@ -11,14 +11,15 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import paramiko
 import pytest
 
-from app.executor import ScriptFailed, SshExecutor
+from app.executor import ScriptFailed, SshExecutor, wait_for_port
 from app.sandbox import network, proxy
-from app.sandbox.host import Sandbox
+from app.sandbox.host import NSPAWN_RUN_DIRS, Sandbox
 from app.sandbox.mirror import find_mirror
 from app.sandbox.settings import SandboxSettings
 from app.sandbox.system import SandboxError
@@ -55,6 +56,9 @@ def ssh(sandbox, lines):
 
 def assert_gone(host: Sandbox) -> None:
     settings = host.settings
+    assert host.power_pid() is None
+    assert not any((parent / settings.hostname).exists() for parent in NSPAWN_RUN_DIRS)
+    assert host._nspawn_leftovers() == []
     assert not settings.directory.exists()
     assert not network.netns_exists(settings)
     assert not network.veth_exists(settings)
@@ -239,16 +243,23 @@ def test_status_reports_the_running_host(sandbox):
     status = sandbox.status()
     assert status["exists"] and status["running"] and status["netns"] and status["proxy"] and status["sshd"]
     assert status["address"] == sandbox.settings.address
+    assert status["system"] == "running", sandbox.failed_units()
 
 
-def test_host_sees_only_its_own_processes(ssh, sandbox):
-    result = ssh.run(Script("ps", "ps -e -o pid=,comm="))
-    pids = {int(line.split()[0]): line.split()[1] for line in result.stdout.splitlines()}
-    assert pids[1] == "python3" or pids[1].startswith("python")  # its init, PID 1 of its own namespace
+def test_host_boots_systemd_as_pid_1_and_sees_only_its_own_processes(ssh, sandbox):
+    result = ssh.run(Script("ps", "ps -e -o pid=,comm=\necho ---\nsystemctl is-system-running"))
+    table, state = result.stdout.split("---")
+    pids = {int(line.split()[0]): line.split()[1] for line in table.splitlines() if line.strip()}
+    assert pids[1] == "systemd"
+    assert state.strip() == "running"
     assert "sshd" in pids.values()
     # The machine runs far more than this; none of it is visible (or killable) from inside.
-    assert len(pids) < 20
-    assert len(sandbox.process_table()) == len(sandbox.processes())
+    assert len(pids) < 30
+    inside = {entry["pid"] for entry in sandbox.process_table()}
+    assert sandbox.init_pid() in inside
+    # Outside the host's namespaces only its power loop and systemd-nspawn run.
+    outside = sandbox.processes() - inside
+    assert {Path(f"/proc/{pid}/comm").read_text().strip() for pid in outside} == {"bash", "systemd-nspawn"}
 
 
 def test_crash_then_boot_brings_enabled_services_back(sandbox):
@@ -256,11 +267,27 @@ def test_crash_then_boot_brings_enabled_services_back(sandbox):
     assert not sandbox.running
     assert sandbox.processes() == set()
     started = sandbox.boot()
-    assert "ssh" in started and "cron" in started
+    assert {"ssh", "cron"} <= set(started)
     with SshExecutor(sandbox.target(), echo=lambda _line: None) as executor:
         result = executor.run(Script("after-boot", "pgrep -x cron >/dev/null && echo cron-up; ls /run"))
     assert result.stdout.split()[0] == "cron-up"
     assert "nologin" not in result.stdout.split()
+
+
+def test_reboot_inside_the_host_comes_back_by_itself(sandbox):
+    before = sandbox.init_pid()
+    with SshExecutor(sandbox.target(), echo=lambda _line: None) as executor:
+        # As a user would: systemd shuts down, nspawn exits 133, and the power loop boots the host again.
+        executor.run(Script("reboot", "systemctl reboot"), check=False)
+    deadline = time.monotonic() + 120
+    while sandbox.init_pid() in (before, None) or sandbox.system_state() != "running":
+        assert time.monotonic() < deadline, f"not back from reboot: {sandbox.status()}"
+        time.sleep(0.2)
+    assert "=== systemd-nspawn exited 133" in sandbox.console_log.read_text()
+    wait_for_port(sandbox.settings.address, 22, timeout=30)
+    with SshExecutor(sandbox.target(), echo=lambda _line: None) as executor:
+        result = executor.run(Script("after-reboot", "systemctl is-active ssh cron"))
+    assert result.stdout.split() == ["active", "active"]
 
 
 def test_up_twice_reuses_the_host(sandbox):

@@ -575,4 +575,12 @@ def test_provision_makes_systemd_restart_every_service_after_a_crash():
         assert f"/etc/systemd/system/{service}.service.d/raindrop-restart.conf" in text
     assert "Restart=always" in text
     enable = text.index("log \"services enabled at boot and started\"")
-    assert text.index("raindrop-restart.conf") < text.index("systemctl daemon-reload") < enable
+    assert text.index("raindrop-restart.conf") < enable
+    # apply_files reloads systemd as soon as it wrote a unit or drop-in, before any restart that needs it.
+    reload_then_restart = (
+        '    if [ "$WROTE" = yes ] && [[ "$dest" == /etc/systemd/* ]] && [ -d /run/systemd/system ]; then\n'
+        "      systemctl daemon-reload\n"
+        "    fi\n"
+        '    if [ "$restart" != - ] && [ "$WROTE" = yes ]; then svc_restart "$restart"; fi\n'
+    )
+    assert reload_then_restart in text

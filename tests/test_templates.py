@@ -968,3 +968,32 @@ def test_nginx_main_config_raises_debians_connection_limits(tmp_path):
     conf = nginx_wrapper(tmp_path, [])
     result = run("nginx", "-t", "-c", str(conf))
     assert result.returncode == 0, result.stderr
+
+
+# --- the systemd drop-in of supervisor.service -------------------------------------------------------------
+DEBIAN_SUPERVISOR_UNIT = Path("/lib/systemd/system/supervisor.service")
+
+
+def verify_supervisor_dropin(tmp_path: Path, dropin: str) -> subprocess.CompletedProcess:
+    """systemd-analyze verify of Debian's supervisor.service with `dropin` as its raindrop-service.conf."""
+    units = tmp_path / "units"
+    (units / "supervisor.service.d").mkdir(parents=True)
+    shutil.copy(DEBIAN_SUPERVISOR_UNIT, units / "supervisor.service")
+    (units / "supervisor.service.d/raindrop-service.conf").write_text(dropin)
+    # The trailing colon keeps systemd's own unit directories after ours (for the units it depends on).
+    env = {**os.environ, "SYSTEMD_UNIT_PATH": f"{units}:"}
+    return subprocess.run(["systemd-analyze", "verify", "--man=no", str(units / "supervisor.service")],
+                          capture_output=True, text=True, env=env, check=False)  # fmt: skip
+
+
+def test_supervisor_dropin_raises_the_open_file_limit_and_kills_orphans_and_systemd_accepts_it(tmp_path):
+    text = render.render("supervisor-service.conf", variables())
+    settings = [line for line in text.splitlines() if not line.startswith("#")]
+    assert settings == ["[Service]", "LimitNOFILE=65536", "KillMode=mixed"]
+    # What the drop-in overrides: Debian's unit leaves a killed supervisord's programs running.
+    assert "KillMode=process" in DEBIAN_SUPERVISOR_UNIT.read_text().splitlines()
+    result = verify_supervisor_dropin(tmp_path, text)
+    assert (result.returncode, result.stderr) == (0, "")
+    # The same check does read the drop-in: a value systemd cannot parse is reported.
+    broken = verify_supervisor_dropin(tmp_path / "broken", text.replace("65536", "lots"))
+    assert "Failed to parse resource value" in broken.stderr

@@ -1,4 +1,4 @@
-"""`python -m app.sandbox up|down|status|boot|crash`: the local sandbox host from the command line."""
+"""`python -m app.sandbox up|down|status|boot|crash|reboot`: the local sandbox host from the command line."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from app.sandbox.system import SandboxError
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m app.sandbox", description=__doc__)
-    parser.add_argument("command", choices=["up", "down", "status", "boot", "crash"])
+    parser.add_argument("command", choices=["up", "down", "status", "boot", "crash", "reboot"])
     parser.add_argument("--name", help="sandbox name (default: RAINDROP_SANDBOX_NAME or 'raindrop')")
     parser.add_argument("--subnet", help="its private /30 (default: RAINDROP_SANDBOX_SUBNET or 10.213.1.0/30)")
     parser.add_argument("--fresh", action="store_true", help="up: remove an existing host and start over")
@@ -53,6 +53,8 @@ def main(argv: list[str] | None = None) -> int:
             print(json.dumps(sandbox.status()), flush=True)
         elif args.command == "boot":
             _log(f"sandbox {sandbox.settings.name}: booted {', '.join(sandbox.boot())}")
+        elif args.command == "reboot":
+            _log(f"sandbox {sandbox.settings.name}: rebooted; running {', '.join(sandbox.reboot())}")
         elif args.command == "crash":
             sandbox.crash()
             _log(f"sandbox {sandbox.settings.name}: every process killed, /run lost")

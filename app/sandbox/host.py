@@ -1,7 +1,9 @@
-"""The sandbox host's life cycle: create, power on (boot), crash and remove.
+"""The sandbox host's life cycle: create, power on (boot), reboot, crash and remove.
 
-A running host is a process tree under its own PID 1 (init.py) in fresh PID, mount and UTS namespaces,
-inside its network namespace and chrooted into its root. Commands enter it with nsenter.
+A running host is a Debian 12 root booted by systemd-nspawn, as an ECS instance boots its image: systemd is
+its PID 1 and starts sshd, nginx, MariaDB, Redis and supervisor as units with the project's drop-ins, in
+unit order. It runs in its own network namespace (the veth of network.py). `power.sh` is its power supply:
+it starts nspawn and starts it again when the host reboots. Commands enter the host with nsenter.
 """
 
 from __future__ import annotations
@@ -11,7 +13,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -26,14 +27,25 @@ from app.steps.script import Script
 PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 # No host step should take this long (provision's apt is about a minute): a hung one fails instead.
 SCRIPT_TIMEOUT = 600.0
-INIT_PROGRAM = Path(__file__).with_name("init.py")
-# Boot scripts that would act on the machine's kernel or hardware rather than on the sandbox.
-BOOT_SKIP = frozenset({"procps", "kmod", "udev", "hwclock.sh", "keyboard-setup.sh", "console-setup.sh"})
+POWER_PROGRAM = Path(__file__).with_name("power.sh")
+# From nspawn's start to systemd's "running" (or "degraded"): about 3 s here; generous for a loaded machine.
+BOOT_TIMEOUT = 120.0
+# nspawn's state directories for a machine; a power cut leaves them behind (they hold no mount).
+NSPAWN_RUN_DIRS = (Path("/run/systemd/nspawn/propagate"), Path("/run/systemd/nspawn/unix-export"))
+NSPAWN_LOCKS = Path("/run/systemd/nspawn/locks")
 
 
 def _mount_points() -> list[str]:
     """Every mount point of this (the machine's) mount namespace, from /proc/self/mountinfo."""
     return [line.split()[4].encode().decode("unicode_escape") for line in Path("/proc/self/mountinfo").open()]
+
+
+def _namespace_pid(pid: int) -> list[str]:
+    """The pid of `pid` in each nested PID namespace, outermost first (the NSpid line of its status)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("NSpid:"):
+            return line.split()[1:]
+    return []
 
 
 class Sandbox:
@@ -50,17 +62,35 @@ class Sandbox:
         return self.settings.state_file.exists()
 
     @property
-    def _init_pid_file(self) -> Path:
-        return self.settings.directory / "init.pid"
+    def _power_pid_file(self) -> Path:
+        return self.settings.directory / "power.pid"
 
-    def init_pid(self) -> int | None:
-        """The machine-side pid of the host's PID 1, when it runs."""
+    @property
+    def console_log(self) -> Path:
+        """What systemd printed on the host's console, boot after boot."""
+        return self.settings.directory / "console.log"
+
+    def power_pid(self) -> int | None:
+        """The machine-side pid of the power supply loop (power.sh), when it runs."""
         try:
-            pid = int(self._init_pid_file.read_text().strip())
-            root = os.readlink(f"/proc/{pid}/root")
+            pid = int(self._power_pid_file.read_text().strip())
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
         except (FileNotFoundError, ValueError, OSError):
             return None
-        return pid if root == str(self.settings.root) else None
+        if str(POWER_PROGRAM).encode() in cmdline and f"--directory={self.settings.root}".encode() in cmdline:
+            return pid
+        return None
+
+    def init_pid(self) -> int | None:
+        """The machine-side pid of the host's PID 1 (systemd), when it runs.
+
+        It is the process of the host's network namespace that is pid 1 of its own PID namespace.
+        """
+        for pid in sorted(network.pids_in_netns(self.settings)):
+            with contextlib.suppress(OSError):
+                if _namespace_pid(pid)[1:] == ["1"]:
+                    return pid
+        return None
 
     @property
     def running(self) -> bool:
@@ -88,35 +118,46 @@ class Sandbox:
         if pid is None:
             raise SandboxError(f"sandbox {self.settings.name} is not running (python -m app.sandbox boot)")
         return [
-            "nsenter", f"--target={pid}", "--pid", "--mount", "--uts", "--net", "--root", "--wd", "--",
+            "nsenter", f"--target={pid}", "--pid", "--mount", "--uts", "--ipc", "--net", "--root", "--wd", "--",
             "/usr/bin/env", "-i", f"PATH={PATH}", "LANG=C.UTF-8", "HOME=/root", *argv,
         ]  # fmt: skip
 
     def processes(self) -> set[int]:
-        """Machine-side pids of the host's processes: in its PID or network namespace, or in its root."""
-        root = str(self.settings.root)
+        """Machine-side pids of the host's processes: the power loop and nspawn, and all in its namespaces."""
         found = network.pids_in_netns(self.settings)
+        power = self.power_pid()
+        if power is not None:
+            found.add(power)
+            found |= {int(pid) for pid in run(["pgrep", "-P", str(power)], check=False).split()}
         init = self.init_pid()
         pid_ns = os.readlink(f"/proc/{init}/ns/pid") if init else None
-        for entry in Path("/proc").iterdir():
-            if not entry.name.isdigit():
-                continue
-            with contextlib.suppress(OSError):  # exited meanwhile, or a kernel thread
-                if os.readlink(entry / "root") == root or (pid_ns and os.readlink(entry / "ns/pid") == pid_ns):
-                    found.add(int(entry.name))
+        if pid_ns:
+            for entry in Path("/proc").iterdir():
+                if not entry.name.isdigit():
+                    continue
+                with contextlib.suppress(OSError):  # exited meanwhile, or a kernel thread
+                    if os.readlink(entry / "ns/pid") == pid_ns:
+                        found.add(int(entry.name))
         found.discard(os.getpid())
         return found
 
     def process_table(self) -> list[dict[str, object]]:
-        """pid, uid and command line of every host process, read from the machine's /proc."""
+        """pid, uid and command line of every process inside the host, read from the machine's /proc."""
         table = []
-        for pid in sorted(self.processes()):
+        outside = {self.power_pid(), *self._nspawn_pids()}
+        for pid in sorted(self.processes() - outside):
             with contextlib.suppress(OSError):
                 status = Path(f"/proc/{pid}/status").read_text()
                 uid = int(next(line for line in status.splitlines() if line.startswith("Uid:")).split()[1])
                 argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
                 table.append({"pid": pid, "uid": uid, "cmdline": " ".join(a.decode(errors="replace") for a in argv)})
         return table
+
+    def _nspawn_pids(self) -> set[int]:
+        power = self.power_pid()
+        if power is None:
+            return set()
+        return {int(pid) for pid in run(["pgrep", "-P", str(power), "-x", "systemd-nspawn"], check=False).split()}
 
     def mounts(self) -> list[str]:
         """Mounts under the host's directory in the machine's namespace (there should be none)."""
@@ -130,12 +171,26 @@ class Sandbox:
                     return True
         return False
 
+    def system_state(self) -> str | None:
+        """`systemctl is-system-running` inside the host: running, degraded, starting…; None when it is off."""
+        if not self.running:
+            return None
+        completed = subprocess.run(self.in_sandbox(["systemctl", "is-system-running"]),
+                                   capture_output=True, text=True, check=False)  # fmt: skip
+        return completed.stdout.strip() or completed.stderr.strip()
+
+    def failed_units(self) -> list[str]:
+        """The units systemd inside the host counts as failed."""
+        listing = run(self.in_sandbox(["systemctl", "list-units", "--failed", "--plain", "--no-legend"]), check=False)
+        return [line.split()[0] for line in listing.splitlines() if line.strip()]
+
     def status(self) -> dict[str, object]:
         settings = self.settings
         return {
             "name": settings.name,
             "exists": self.exists,
             "running": self.running,
+            "system": self.system_state(),
             "address": settings.address,
             "subnet": settings.subnet,
             "netns": network.netns_exists(settings),
@@ -193,7 +248,7 @@ class Sandbox:
             network.delete(self.settings)
             network.create(self.settings)
         proxy.start(self.settings, find_mirror())
-        if not self._sshd_running():
+        if not self.running:
             self._kill_all()
             self.boot()
 
@@ -204,52 +259,89 @@ class Sandbox:
             lines.append(f"{self.settings.address} {kind} {blob}\n")
         self.settings.known_hosts.write_text("".join(lines))
 
-    # -- boot and crash --------------------------------------------------------------------------------
-    def _start_init(self) -> int:
+    # -- boot, reboot and crash ------------------------------------------------------------------------
+    def nspawn_args(self) -> list[str]:
+        """systemd-nspawn's arguments: boot the root's systemd inside the host's own network namespace.
+
+        --register=no and --keep-unit: the machine's PID 1 is not systemd, so there is no machined to register
+        with and no unit to create. The console goes to console.log; the host keeps its own resolv.conf,
+        timezone and journal, as a server does.
+        """
         settings = self.settings
-        self._init_pid_file.unlink(missing_ok=True)
-        init = [sys.executable, str(INIT_PROGRAM), str(settings.root), settings.hostname, str(self._init_pid_file)]
-        argv = ["ip", "netns", "exec", settings.netns, "unshare", "--pid", "--fork", "--mount", "--uts", "--", *init]
-        log_file = (settings.directory / "init.log").open("ab")
-        subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log_file, stderr=log_file, start_new_session=True)
-        log_file.close()
+        return [
+            "--boot", "--register=no", "--keep-unit", "--quiet",
+            f"--directory={settings.root}", f"--machine={settings.hostname}",
+            f"--network-namespace-path=/run/netns/{settings.netns}",
+            "--console=pipe", "--resolv-conf=off", "--timezone=off", "--link-journal=no",
+        ]  # fmt: skip
+
+    def _start_power(self) -> None:
+        self._power_pid_file.unlink(missing_ok=True)
+        argv = ["/bin/bash", str(POWER_PROGRAM), str(self._power_pid_file), *self.nspawn_args()]
+        with self.console_log.open("ab") as console:
+            power = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=console, stderr=console,
+                                     start_new_session=True)  # fmt: skip
         deadline = time.monotonic() + 15
-        while (pid := self.init_pid()) is None:
-            if time.monotonic() > deadline:
-                output = (settings.directory / "init.log").read_text()[-1000:]
-                raise SandboxError(f"sandbox {settings.name}: its init did not start: {output}")
-            time.sleep(0.05)
-        return pid
+        while self.power_pid() is None:
+            if power.poll() is not None or time.monotonic() > deadline:
+                raise SandboxError(f"sandbox {self.settings.name}: power.sh did not start: {self._console_tail()}")
+            time.sleep(0.02)
+
+    def wait_booted(self, timeout: float = BOOT_TIMEOUT) -> str:
+        """Wait until systemd inside has finished booting and sshd answers; returns the system state."""
+        deadline = time.monotonic() + timeout
+        state = None
+        while time.monotonic() < deadline:
+            if self.power_pid() is None and not self.running:
+                raise SandboxError(f"sandbox {self.settings.name}: systemd-nspawn exited: {self._console_tail()}")
+            state = self.system_state()
+            if state in ("running", "degraded"):
+                break
+            time.sleep(0.2)
+        else:
+            raise SandboxError(
+                f"sandbox {self.settings.name}: not booted after {timeout:.0f}s (state {state}): {self._console_tail()}"
+            )
+        if state == "degraded":
+            self.log(f"sandbox {self.settings.name}: booted degraded; failed units: {', '.join(self.failed_units())}")
+        wait_for_port(self.settings.address, 22, timeout=max(5.0, deadline - time.monotonic()))
+        return state
+
+    def _console_tail(self) -> str:
+        return self.console_log.read_text(errors="replace")[-1500:] if self.console_log.exists() else "(no console)"
+
+    def active_services(self) -> list[str]:
+        """The service units running inside the host, without their .service suffix."""
+        listing = run(self.in_sandbox(["systemctl", "list-units", "--type=service", "--state=running",
+                                       "--plain", "--no-legend"]))  # fmt: skip
+        return sorted(line.split()[0].removesuffix(".service") for line in listing.splitlines() if line.strip())
 
     def boot(self) -> list[str]:
-        """Power on: a new PID 1, then what a booting Debian starts in runlevel 2, in rc2.d order.
-
-        There is no systemd in the chroot; the services enabled at boot are the S links that update-rc.d
-        (or `systemctl enable`, which calls it) made. Returns the services started.
-        """
-        if self.running:
+        """Power on: systemd-nspawn boots the root to multi-user.target. Returns the services then running."""
+        if self.running or self.power_pid() is not None:
             raise SandboxError(f"sandbox {self.settings.name} is already running; crash it first to reboot")
-        self._start_init()
-        run(self.in_sandbox(["systemd-tmpfiles", "--create", "--boot", "--prefix=/run"]), check=False)
-        started = []
-        for link in sorted((self.settings.root / "etc/rc2.d").glob("S[0-9][0-9]*")):
-            service = link.name[3:]
-            if service in BOOT_SKIP:
-                continue
-            self.log(f"boot: starting {service}")
-            completed = subprocess.run(self.in_sandbox([f"/etc/init.d/{service}", "start"]),
-                                       capture_output=True, text=True, check=False)  # fmt: skip
-            if completed.returncode != 0:
-                output = (completed.stdout + completed.stderr).strip()[-800:]
-                raise SandboxError(f"boot: {service} failed to start (exit {completed.returncode}): {output}")
-            started.append(service)
-        # What systemd-user-sessions does once boot is done: let unprivileged users log in.
-        run(self.in_sandbox(["rm", "-f", "/run/nologin"]))
-        wait_for_port(self.settings.address, 22, timeout=30)
-        return started
+        self._start_power()
+        self.wait_booted()
+        return self.active_services()
+
+    def reboot(self) -> list[str]:
+        """`systemctl reboot` inside the host, as a user would; the power supply boots it again."""
+        old = self.init_pid()
+        if old is None:
+            raise SandboxError(f"sandbox {self.settings.name} is not running")
+        run(self.in_sandbox(["systemctl", "reboot"]))
+        deadline = time.monotonic() + BOOT_TIMEOUT
+        while (pid := self.init_pid()) in (old, None):
+            if time.monotonic() > deadline:
+                raise SandboxError(f"sandbox {self.settings.name}: did not come back from reboot")
+            if pid is None and self.power_pid() is None:
+                raise SandboxError(f"sandbox {self.settings.name}: powered off instead of rebooting")
+            time.sleep(0.1)
+        self.wait_booted()
+        return self.active_services()
 
     def crash(self) -> None:
-        """Pull the plug: SIGKILL the host's PID 1, so the kernel kills all its processes; /run is lost."""
+        """Pull the plug: SIGKILL the power supply, nspawn and the host's PID 1, so every process dies."""
         self._kill_all()
 
     # -- down --------------------------------------------------------------------------------------
@@ -262,15 +354,27 @@ class Sandbox:
         left = self.mounts()
         if left:
             raise SandboxError(f"sandbox {settings.name}: still mounted, not deleting files: {', '.join(left)}")
+        for leftover in self._nspawn_leftovers():
+            if str(leftover) not in _mount_points():
+                run(["rm", "-rf", "--one-file-system", str(leftover)])
         if settings.directory.exists():
             # --one-file-system: even if a mount slipped in, never recurse into the machine's /dev or /proc.
             run(["rm", "-rf", "--one-file-system", str(settings.directory)])
 
+    def _nspawn_leftovers(self) -> list[Path]:
+        """What systemd-nspawn keeps in /run for this host: its propagation directories and the root's lock."""
+        found = [parent / self.settings.hostname for parent in NSPAWN_RUN_DIRS]
+        with contextlib.suppress(FileNotFoundError):
+            root = os.stat(self.settings.root)
+            found.append(NSPAWN_LOCKS / f"inode-{root.st_dev}:{root.st_ino}")
+        return [path for path in found if path.exists()]
+
     def _kill_all(self) -> None:
-        init = self.init_pid()
-        if init is not None:
+        # The power loop first, so that it cannot boot the host again; then everything of the host.
+        power = self.power_pid()
+        if power is not None:
             with contextlib.suppress(ProcessLookupError):
-                os.kill(init, signal.SIGKILL)
+                os.kill(power, signal.SIGKILL)
         deadline = time.monotonic() + 10
         while pids := self.processes():
             for pid in pids:
@@ -279,4 +383,4 @@ class Sandbox:
             if time.monotonic() > deadline:
                 raise SandboxError(f"sandbox {self.settings.name}: processes survive SIGKILL: {sorted(pids)}")
             time.sleep(0.05)
-        self._init_pid_file.unlink(missing_ok=True)
+        self._power_pid_file.unlink(missing_ok=True)

@@ -118,11 +118,6 @@ def personalise(settings: SandboxSettings, mirror: Mirror, public_key: str) -> N
     (root / "etc/apt/sources.list.d/debian.sources").write_text(mirror.sources())
     # The sandbox has no route out; apt's only way to the mirror is the host's tinyproxy.
     (root / "etc/apt/apt.conf.d/01raindrop-sandbox-proxy").write_text(f'Acquire::http::Proxy "{settings.proxy_url}";\n')
-    # No init runs in a chroot, so invoke-rc.d cannot ask for a runlevel and would refuse to start
-    # services that packages install. Allow them, as on a booted server.
-    policy = root / "usr/sbin/policy-rc.d"
-    policy.write_text("#!/bin/sh\n# Raindrop sandbox: services may start, as on a booted server.\nexit 0\n")
-    policy.chmod(0o755)
     (root / "etc/ssh/sshd_config.d/raindrop-sandbox.conf").write_text(
         "PasswordAuthentication no\nPermitRootLogin prohibit-password\nUseDNS no\n"
     )

@@ -27,7 +27,13 @@ SECRET_VARIABLES = {name: f"raindrop_{name}" for name in ALL_SECRET_NAMES}
 # The service to restart when one of its files changes. Public ones among them are provision's to place.
 # supervisord reads its [inet_http_server] only when it starts (reread/update cover programs only), so
 # a changed supervisor file restarts it: rare (a config or secret change), never on a code-only deploy.
-SYSTEM_SERVICES = {"/etc/mysql/": "mariadb", "/etc/redis/": "redis-server", "/etc/supervisor/": "supervisor"}
+SYSTEM_SERVICES = {
+    "/etc/mysql/": "mariadb",
+    "/etc/redis/": "redis-server",
+    "/etc/supervisor/": "supervisor",
+    # A limit applies when a process starts: a changed drop-in restarts supervisord (after daemon-reload).
+    "/etc/systemd/system/supervisor.service.d/": "supervisor",
+}
 # nginx's workers check the admin's basic auth, so the htpasswd is readable by their group only.
 HTPASSWD_OWNER = "root:www-data"
 

@@ -162,7 +162,6 @@ def provision(config: HostConfig) -> Script:
         f"apply_files {q(config.staged_dir)}",
         place_files(config.system_files),
         place_files(restart_dropins(config)),
-        "if [ -d /run/systemd/system ] && [ ${#CHANGED[@]} -gt 0 ]; then systemctl daemon-reload; fi",
         _services(config),
         _mariadb(config) if config.local_db else 'log "database: a managed service (raindrop_db_host), none here"',
         _redis_check() if config.local_redis else 'log "redis: a managed service (raindrop_redis_host), none here"',

@@ -93,6 +93,10 @@ def prelude(config: HostConfig) -> str:
         '  [ -f "$manifest" ] || return 0',
         "  while IFS=$'\\t' read -r mode owner dest src restart; do",
         '    install_file "$1/$src" "$dest" "$mode" "$owner"',
+        # A changed unit or drop-in takes effect only after daemon-reload, so reload before the restart.
+        '    if [ "$WROTE" = yes ] && [[ "$dest" == /etc/systemd/* ]] && [ -d /run/systemd/system ]; then',
+        "      systemctl daemon-reload",
+        "    fi",
         '    if [ "$restart" != - ] && [ "$WROTE" = yes ]; then svc_restart "$restart"; fi',
         '    case "$dest" in',
         "      /etc/nginx/sites-available/*) ln -sfn \"$dest\" \"/etc/nginx/sites-enabled/${dest##*/}\" ;;",
@@ -119,6 +123,13 @@ def prelude(config: HostConfig) -> str:
         "# the socket on its way out. So: ask it to shut down, wait for it to exit, start it, wait for it.",
         "restart_supervisor() {",
         "  local pid",
+        # Under systemd, the unit does exactly that (ExecStop is supervisorctl shutdown). A shutdown behind its
+        # back instead fails the unit's ExecStop, and Debian's unit waits 50 s before it starts supervisord again.
+        "  if [ -d /run/systemd/system ]; then",
+        '    timeout 300 systemctl restart supervisor || die "restarting supervisor failed or hung (300 s)"',
+        "    ensure_supervisor",
+        "    return",
+        "  fi",
         '  pid=$(cat "$SUPERVISORD_PID" 2>/dev/null || true)',
         "  supervisorctl shutdown >/dev/null 2>&1 || true",
         '  if [ -n "$pid" ]; then for _ in $(seq 240); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done; fi',

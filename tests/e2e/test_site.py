@@ -5,6 +5,7 @@ The tests run in file order on one host: the redeploy tests build on the data ma
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import re
@@ -13,6 +14,7 @@ import signal
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
 import requests
@@ -24,6 +26,7 @@ from app.sandbox.deploy import deploy, sandbox_values
 from app.steps import deploy as deploy_step
 from app.steps.files import host_config
 from app.steps.script import Script
+from bench.faults import SERVICES
 
 if os.geteuid() != 0:  # a failure, not a skip: a suite that silently did nothing would read as passing
     pytest.fail("the sandbox tests need root (they make network namespaces and chroots)", pytrace=False)
@@ -234,6 +237,22 @@ def test_gunicorn_and_celery_do_not_run_as_root(site, sandbox):
         assert all(p["uid"] != 0 for p in processes), f"{name} runs as root: {processes}"
 
 
+def test_host_boots_systemd_and_every_service_of_the_stack_is_an_active_unit(ssh, sandbox):
+    units = "mariadb redis-server supervisor nginx ssh"
+    result = ssh.run(Script("units", f"systemctl is-system-running\nsystemctl is-active {units}"))
+    assert result.stdout.split() == ["running"] + ["active"] * 5, sandbox.failed_units()
+    assert ssh.run(Script("pid1", "cat /proc/1/comm")).stdout.strip() == "systemd"
+
+
+def test_web_and_worker_processes_may_hold_tens_of_thousands_of_files(sandbox):
+    # systemd's default soft limit is 1,024; the supervisor drop-in (config/supervisor-limits.conf.j2) raises it.
+    for name, processes in app_processes(sandbox).items():
+        for process in processes:
+            limits = Path(f"/proc/{process['pid']}/limits").read_text()
+            line = next(row for row in limits.splitlines() if row.startswith("Max open files"))
+            assert line.split()[3:5] == ["65536", "65536"], f"{name} {process['pid']}: {line}"
+
+
 # -- redeploys -------------------------------------------------------------------------------------------
 @dataclass
 class Load:
@@ -347,31 +366,55 @@ def test_same_bundle_twice_changes_nothing(sandbox, release, base_url, ssh):
 
 
 # -- recovery ---------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("program", ["gunicorn", "celery"])
+def service_pids(sandbox, name: str) -> set[int]:
+    """Machine-side pids of one service of the stack, matched as the fault suite matches them."""
+    matches = SERVICES[name].matches
+    return {int(p["pid"]) for p in sandbox.process_table() if matches(str(p["cmdline"]), int(p["uid"]))}
+
+
+def site_healthy(base_url: str) -> bool:
+    try:
+        return requests.get(f"{base_url}/api/health", timeout=2).status_code == 200
+    except requests.RequestException:
+        return False
+
+
+# Each service of the stack comes back by itself, as on ECS: systemd's Restart= drop-ins (provision) bring back
+# nginx, MariaDB, Redis and supervisord; supervisor's autorestart brings back gunicorn and celery.
+@pytest.mark.parametrize("program", ["gunicorn", "celery", "nginx", "redis", "mariadb", "supervisord"])
 def test_killed_program_is_back_within_10_seconds(sandbox, base_url, program, figure):
-    victims = app_processes(sandbox)[program]
-    assert victims, f"no {program} process runs"
-    old = {p["pid"] for p in victims}
+    old = service_pids(sandbox, program)
+    assert old, f"no {program} process runs"
     started = time.monotonic()
     for pid in old:
-        os.kill(pid, signal.SIGKILL)  # pids from the machine's side: only the sandbox's processes
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)  # pids from the machine's side: only the sandbox's processes
 
     def back() -> bool:
-        now = {p["pid"] for p in app_processes(sandbox)[program]}
+        now = service_pids(sandbox, program)
         if not now or now & old:
             return False
-        if program == "celery":
-            return True
-        try:
-            return requests.get(f"{base_url}/api/health", timeout=2).status_code == 200
-        except requests.RequestException:
-            return False
+        return program == "celery" or site_healthy(base_url)
 
     deadline = started + 10
     while not back():
         assert time.monotonic() < deadline, f"{program} is not back 10 s after kill -9"
         time.sleep(0.1)
     figure(f"{program} back after kill -9", time.monotonic() - started)
+    # A supervisord killed takes its programs with it (systemd stops the unit's cgroup); they come back too.
+    wait_for(lambda: app_processes(sandbox)["gunicorn"] and app_processes(sandbox)["celery"], 20, "the app programs")
+    wait_for(lambda: site_healthy(base_url), 20, "a healthy site")
+
+
+def test_reboot_inside_the_host_brings_the_site_back(sandbox, base_url, kept, figure):
+    started = time.monotonic()
+    with sandbox.executor(echo=lambda _line: None) as executor:
+        executor.run(Script("reboot", "systemctl reboot"), check=False)
+    wait_for(lambda: not site_healthy(base_url), 60, "the site going down for the reboot")
+    wait_for(lambda: site_healthy(base_url), 120, "a healthy site after the reboot")
+    figure("systemctl reboot to healthy", time.monotonic() - started)
+    assert sandbox.system_state() == "running", sandbox.failed_units()
+    assert_kept(base_url, kept)
 
 
 def test_site_serves_again_after_a_power_cut_and_boot(sandbox, base_url, kept, figure):
@@ -380,14 +423,7 @@ def test_site_serves_again_after_a_power_cut_and_boot(sandbox, base_url, kept, f
         requests.get(f"{base_url}/api/health", timeout=5)
     started = time.monotonic()
     started_services = sandbox.boot()
-    assert {"mariadb", "redis-server", "supervisor", "nginx"} <= set(started_services)
-
-    def healthy() -> bool:
-        try:
-            return requests.get(f"{base_url}/api/health", timeout=2).status_code == 200
-        except requests.RequestException:
-            return False
-
-    wait_for(healthy, 60, "a healthy site after boot")
+    assert {"mariadb", "redis-server", "supervisor", "nginx", "ssh"} <= set(started_services)
+    wait_for(lambda: site_healthy(base_url), 60, "a healthy site after boot")
     figure("boot to healthy", time.monotonic() - started)
     assert_kept(base_url, kept)
