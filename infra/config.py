@@ -16,7 +16,7 @@ from urllib.parse import urlparse
 
 import pulumi
 
-from app.steps.secrets import SAFE_SECRET
+from contracts import SAFE_SECRET, SAFE_SECRET_RULE
 
 NAMESPACE = "raindrop"
 
@@ -271,5 +271,5 @@ def _password(key: str, value: str | None) -> pulumi.Output[str] | None:
         return None
     # The host steps' own rule: the values land unescaped in SQL, redis.conf, env files and URLs there.
     if not SAFE_SECRET.match(value):
-        raise ConfigError(key, "must be 16-256 characters of A-Z a-z 0-9 . _ - (the value is not shown)")
+        raise ConfigError(key, f"{SAFE_SECRET_RULE} (the value is not shown)")
     return pulumi.Output.secret(value)

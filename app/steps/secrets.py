@@ -8,16 +8,12 @@ the host only, so they can be printed, diffed and hashed freely.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping
 
 from app.steps.config import ALL_SECRET_NAMES, SECRET_NAMES, HostConfig, HostFile
 from app.steps.script import Script
 from app.steps.shell import heredoc, lines, q, write_files
-
-# Letters, digits and . _ - only: a value then needs no quoting in a database URL, a SQL string, a shell
-# word or redis.conf. Generate them so (e.g. pulumi_random RandomPassword with special=False).
-SAFE_SECRET = re.compile(r"^[A-Za-z0-9._-]{16,256}$")
+from contracts import SAFE_SECRET, SAFE_SECRET_RULE
 
 
 def check_secrets(secrets: Mapping[str, str]) -> None:
@@ -28,7 +24,7 @@ def check_secrets(secrets: Mapping[str, str]) -> None:
         raise ValueError(f"secrets: missing {missing or 'none'}, unknown {unknown or 'none'}")
     for name in secrets:
         if not SAFE_SECRET.match(secrets[name]):
-            raise ValueError(f"secret {name} must be 16-256 characters of A-Z a-z 0-9 . _ -")
+            raise ValueError(f"secret {name} {SAFE_SECRET_RULE}")
 
 
 def write_secrets(config: HostConfig, secrets: Mapping[str, str], files: Iterable[HostFile] = ()) -> Script:
