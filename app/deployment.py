@@ -67,10 +67,10 @@ class Deployment(pulumi.ComponentResource):
         deploy_script = config.apply(lambda c: deploy(c, args.bundle).text())
         teardown_script = config.apply(lambda c: teardown(c).text())
         config_hash = config.apply(lambda c: files_hash(c.system_files + c.app_files))
-        # The only script with secrets in it: a secret Output (and so a secret trigger), never logged.
         generated = tuple(args.generated_secrets)
         # Output.all() of nothing is a list, not a mapping: every secret generated on the host is that case.
         given = pulumi.Output.all(**args.secrets) if args.secrets else pulumi.Output.from_input({})
+        # The only script with secrets in it: a secret Output (and so a secret trigger), never logged.
         secrets_script = pulumi.Output.secret(
             pulumi.Output.all(config, values, given).apply(
                 lambda a: write_secrets(a[0], a[2], secret_files(a[1], a[2], generated), generated).text()
@@ -101,7 +101,8 @@ class Deployment(pulumi.ComponentResource):
             def on_host(*depends: pulumi.Resource, instance: pulumi.Resource | None = host.instance
                         ) -> pulumi.ResourceOptions:
                 # An existing host (raindrop:hosts) has no instance in the stack to wait for.
-                return pulumi.ResourceOptions(parent=self, depends_on=[r for r in (instance, *depends) if r])
+                waits = [r for r in (instance, *depends) if r is not None]
+                return pulumi.ResourceOptions(parent=self, depends_on=waits)
 
             def run(script: pulumi.Output[str], sudo: bool = sudo) -> pulumi.Output[str]:
                 return script.apply(lambda text: as_root(text, sudo=sudo))
