@@ -8,13 +8,17 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 PYTEST := $(PY) -m pytest
 
-.PHONY: help deps setup services lint test test-infra test-templates test-deploy release rollback-script test-server test-client test-client-e2e test-sandbox test-e2e test-bench-smoke bench-pulumi bench chaos sandbox sandbox-down
+.PHONY: help deps toolchain setup services lint test test-toolchain test-infra test-templates test-deploy release rollback-script test-server test-client test-client-e2e test-sandbox test-e2e test-bench-smoke bench-pulumi bench chaos sandbox sandbox-down
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
 
-deps: ## install the Debian packages the tests and the sandbox need (root)
+deps: ## install the Debian packages the tests and the sandbox need, then the Pulumi toolchain (root)
 	bash scripts/install-deps.sh
+	bash scripts/install-pulumi.sh
+
+toolchain: ## the Pulumi CLI built from the Go module proxy (versions in scripts/toolchain.env); fast when built
+	bash scripts/install-pulumi.sh
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt server/pyproject.toml bench/requirements.txt
 	python3 -m venv $(VENV)
@@ -28,6 +32,9 @@ lint: setup ## ruff over the Python code
 
 test-infra: setup ## the Pulumi program under mocks: cloud half and deploy wiring
 	$(PYTEST) -q tests/test_infra.py tests/test_deployment.py
+
+test-toolchain: setup toolchain ## the real Pulumi CLI: a local-backend stack's config, as the program parses it
+	$(PYTEST) -q tests/test_pulumi_cli.py
 
 test-templates: setup ## every config template rendered and validated by the real program (root)
 	$(PYTEST) -q tests/test_templates.py
@@ -57,7 +64,7 @@ client/node_modules/.installed: client/package-lock.json
 test-client: client/node_modules/.installed ## Angular unit tests in Debian's headless Chromium
 	cd client && CHROME_BIN=/usr/bin/chromium npm test
 
-test: lint test-infra test-templates test-deploy test-server test-client test-client-e2e test-sandbox test-e2e test-bench-smoke ## the whole suite
+test: lint test-infra test-toolchain test-templates test-deploy test-server test-client test-client-e2e test-sandbox test-e2e test-bench-smoke ## the whole suite
 
 bench-pulumi: setup ## time the mocked Pulumi program (target < 3 s)
 	$(PY) bench/pulumi_graph.py

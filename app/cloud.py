@@ -3,6 +3,9 @@
 It picks the release bundle (`raindrop:releaseArchive`, or the one for the current sources), publishes the
 client's hashed assets to the bucket, points index.html at them, and hands the hosts to the Deployment
 component, which runs the same host steps the sandbox proves.
+
+With `raindrop:hosts` there is no bucket: nginx on each host serves the bundle's own index.html and assets,
+and the passwords the config does not give are made on each host by its secrets step.
 """
 
 from __future__ import annotations
@@ -16,7 +19,8 @@ from pulumi_command import local
 from app import release
 from app.deployment import Deployment, DeploymentArgs
 from app.publish import bundle_client, rewrite_index
-from app.steps import Bundle
+from app.steps import SECRET_NAMES, Bundle, HostConfig
+from app.steps.secrets import read_secret_command
 from infra.config import StackConfig
 from infra.stack import ADMIN_USER, Infra
 from infra.storage import ASSET_PREFIX
@@ -98,10 +102,46 @@ def publish_assets(infra: Infra, bundle: release.Release, base: pulumi.Output[st
     )
 
 
+def given_secrets(cfg: StackConfig) -> dict[str, pulumi.Output[str]]:
+    """The service passwords `raindrop:hosts` config gives; each host generates the rest (and the secret key)."""
+    given = {"db_password": cfg.db_password, "redis_password": cfg.redis_password,
+             "admin_password": cfg.admin_password}
+    return {name: value for name, value in given.items() if value is not None}
+
+
+def deploy_existing(infra: Infra, bundle: release.Release) -> Deployment:
+    """`raindrop:hosts`: the Deployment alone, no asset upload (nginx serves the bundle's assets)."""
+    cfg = infra.config
+    secrets = given_secrets(cfg)
+    generated = [name for name in SECRET_NAMES if name not in secrets]
+    if "admin_password" in generated:
+        # It never leaves the host; the output says how to read it there.
+        read = read_secret_command(HostConfig(), "admin_password")
+        pulumi.export("admin_password_commands", [
+            pulumi.Output.concat("ssh -p ", str(h.port), " ", h.user, "@", h.address, " ",
+                                 "sudo " if h.user != "root" else "", read)
+            for h in infra.hosts
+        ])
+    return Deployment(
+        "raindrop",
+        DeploymentArgs(
+            hosts=infra.hosts,
+            template_values=template_values(infra),
+            host_settings={"apt_mirror": cfg.apt_mirror},
+            bundle=Bundle(hash=bundle.hash, deps_hash=bundle.deps_hash, sha256=bundle.sha256),
+            bundle_path=str(bundle.path),
+            secrets=secrets,
+            generated_secrets=generated,
+        ),
+    )
+
+
 def deploy(infra: Infra) -> Deployment:
     """Register the asset upload and the Deployment of every host."""
     cfg = infra.config
     bundle = release_for(cfg)
+    if infra.storage is None or infra.secrets is None:
+        return deploy_existing(infra, bundle)
     base = asset_base(infra)
     uploaded = publish_assets(infra, bundle, base)
     html, assets = bundle_client(bundle.path)
@@ -116,7 +156,7 @@ def deploy(infra: Infra) -> Deployment:
     return Deployment(
         "raindrop",
         DeploymentArgs(
-            hosts=infra.server.hosts,
+            hosts=infra.hosts,
             template_values=template_values(infra),
             host_settings={"apt_mirror": cfg.apt_mirror},
             bundle=Bundle(hash=bundle.hash, deps_hash=bundle.deps_hash, sha256=bundle.sha256),

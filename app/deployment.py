@@ -6,7 +6,12 @@ first host (the seed's `env.hosts` deployed one after another too).
 
 Secrets: only the secrets step carries them. Its script is a secret Output and its logging is off, so the
 values never reach the diff, the state in clear or the console (pulumi-command #111, #260). Every other
-script names secrets by token and is safe to show.
+script names secrets by token and is safe to show. Secrets the stack does not give (`raindrop:hosts`) the
+secrets step generates on the host; they never pass through Pulumi at all.
+
+A host whose user is not root gets every script through `sudo -n bash -s` (passwordless sudo, as on most
+cloud images' default users). Nothing goes through pulumi-command's `environment`, which needs the SSH
+server's AcceptEnv (#48, #430).
 """
 
 from __future__ import annotations
@@ -39,6 +44,8 @@ class DeploymentArgs:
     bundle: Bundle
     bundle_path: str  # the local .tar.gz the bundle hash describes
     secrets: Mapping[str, pulumi.Output[str]]  # app.steps.config names → secret values
+    # app.steps.config names of the secrets each host makes itself the first time (and keeps).
+    generated_secrets: Sequence[str] = ()
     # HostConfig settings that are not template variables (apt mirror, …).
     host_settings: Mapping[str, Any] = field(default_factory=dict)
     # index.html pointed at OSS/CDN (None: nginx serves the bundle's own), and what must finish first (the
@@ -60,10 +67,13 @@ class Deployment(pulumi.ComponentResource):
         deploy_script = config.apply(lambda c: deploy(c, args.bundle).text())
         teardown_script = config.apply(lambda c: teardown(c).text())
         config_hash = config.apply(lambda c: files_hash(c.system_files + c.app_files))
+        generated = tuple(args.generated_secrets)
+        # Output.all() of nothing is a list, not a mapping: every secret generated on the host is that case.
+        given = pulumi.Output.all(**args.secrets) if args.secrets else pulumi.Output.from_input({})
         # The only script with secrets in it: a secret Output (and so a secret trigger), never logged.
         secrets_script = pulumi.Output.secret(
-            pulumi.Output.all(config, values, pulumi.Output.all(**args.secrets)).apply(
-                lambda a: write_secrets(a[0], a[2], secret_files(a[1], a[2])).text()
+            pulumi.Output.all(config, values, given).apply(
+                lambda a: write_secrets(a[0], a[2], secret_files(a[1], a[2], generated), generated).text()
             )
         )
         triggers = step_triggers(
@@ -80,19 +90,27 @@ class Deployment(pulumi.ComponentResource):
         for host in args.hosts:
             connection = remote.ConnectionArgs(
                 host=host.address,
+                port=host.port,
                 user=host.user,
                 private_key=host.private_key,
                 dial_error_limit=DIAL_ERROR_LIMIT,
                 per_dial_timeout=PER_DIAL_TIMEOUT_SECONDS,
             )
+            sudo = host.user != "root"
 
-            def on_host(*depends: pulumi.Resource, instance: pulumi.Resource = host.instance) -> pulumi.ResourceOptions:
-                return pulumi.ResourceOptions(parent=self, depends_on=[instance, *depends])
+            def on_host(*depends: pulumi.Resource, instance: pulumi.Resource | None = host.instance
+                        ) -> pulumi.ResourceOptions:
+                # An existing host (raindrop:hosts) has no instance in the stack to wait for.
+                waits = [r for r in (instance, *depends) if r is not None]
+                return pulumi.ResourceOptions(parent=self, depends_on=waits)
+
+            def run(script: pulumi.Output[str], sudo: bool = sudo) -> pulumi.Output[str]:
+                return script.apply(lambda text: as_root(text, sudo=sudo))
 
             secrets = remote.Command(
                 f"{host.name}-secrets",
                 connection=connection,
-                create=secrets_script,
+                create=pulumi.Output.secret(run(secrets_script)),
                 triggers=triggers["secrets"],
                 logging=remote.Logging.NONE,
                 opts=on_host(),
@@ -100,7 +118,7 @@ class Deployment(pulumi.ComponentResource):
             provisioned = remote.Command(
                 f"{host.name}-provision",
                 connection=connection,
-                create=provision_script,
+                create=run(provision_script),
                 triggers=triggers["provision"],
                 opts=on_host(secrets),
             )
@@ -115,7 +133,7 @@ class Deployment(pulumi.ComponentResource):
             deployed = remote.Command(
                 f"{host.name}-deploy",
                 connection=connection,
-                create=deploy_script,
+                create=run(deploy_script),
                 triggers=triggers["deploy"],
                 opts=on_host(uploaded, *args.after, *([previous] if previous else [])),
             )
@@ -123,9 +141,10 @@ class Deployment(pulumi.ComponentResource):
             # is already gone: remote.Command's delete would, so this runs locally and tolerates no answer.
             local.Command(
                 f"{host.name}-teardown",
-                delete=teardown_script.apply(teardown_over_ssh),
+                delete=teardown_script.apply(lambda text, sudo=sudo: teardown_over_ssh(text, sudo=sudo)),
+                # A local command: this environment is the local process's own, no AcceptEnv involved.
                 environment={"RAINDROP_HOST": host.address, "RAINDROP_SSH_USER": host.user,
-                             "RAINDROP_SSH_KEY": host.private_key},
+                             "RAINDROP_SSH_PORT": str(host.port), "RAINDROP_SSH_KEY": host.private_key},
                 logging=local.Logging.STDOUT_AND_STDERR,
                 opts=on_host(deployed),
             )
@@ -135,19 +154,32 @@ class Deployment(pulumi.ComponentResource):
         self.register_outputs({})
 
 
-def teardown_over_ssh(script: str) -> str:
-    """A local bash script that runs `script` on $RAINDROP_HOST over SSH.
+def as_root(script: str, *, sudo: bool) -> str:
+    """The command that runs `script` as root: itself for root, else fed to `sudo -n bash -s`.
+
+    Base64 on stdin, so no quoting in the script can break out; `-n`: fail at once rather than wait for a
+    password prompt nobody answers.
+    """
+    if not sudo:
+        return script
+    encoded = base64.b64encode(script.encode()).decode()
+    return f"echo {encoded} | base64 -d | sudo -n bash -s\n"
+
+
+def teardown_over_ssh(script: str, *, sudo: bool = False) -> str:
+    """A local bash script that runs `script` on $RAINDROP_HOST (port $RAINDROP_SSH_PORT) over SSH.
 
     An unreachable host (ssh's own exit status 255) counts as already torn down; a script that ran and failed
     still fails the delete, with its output.
     """
     encoded = base64.b64encode(script.encode()).decode()
+    remote_shell = "sudo -n bash -s" if sudo else "bash -s"
     return (
         "set -u\n"
         'key=$(mktemp); trap \'rm -f "$key"\' EXIT; printf "%s\\n" "$RAINDROP_SSH_KEY" > "$key"\n'
         f"echo {encoded} | base64 -d | ssh -i \"$key\" -o BatchMode=yes -o ConnectTimeout=10 "
         '-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -p "${RAINDROP_SSH_PORT:-22}" '
-        '"$RAINDROP_SSH_USER@$RAINDROP_HOST" bash -s\n'
+        f'"$RAINDROP_SSH_USER@$RAINDROP_HOST" {remote_shell}\n'
         "status=$?\n"
         'if [ $status -eq 255 ]; then\n'
         '  echo "host $RAINDROP_HOST is unreachable or gone: nothing to tear down"; exit 0\n'

@@ -15,8 +15,9 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import pulumi
+from pulumi.runtime.config import is_config_secret
 
-from app.steps.secrets import SAFE_SECRET
+from contracts import SAFE_SECRET, SAFE_SECRET_RULE
 
 NAMESPACE = "raindrop"
 
@@ -36,7 +37,14 @@ RESERVED_PORTS: Mapping[int, str] = {
 MAX_INSTANCES = 20
 PASSWORD_KEYS = ("dbPassword", "adminPassword", "redisPassword")
 DEFAULT_ADMIN_PORT = 8090
+DEFAULT_SSH_USER = "root"
+DEFAULT_SSH_PORT = 22
 _HOSTNAME = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+# A host's address may also be a single label ("web1" from /etc/hosts or a resolver's search domain).
+_HOST_NAME = re.compile(r"^(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$")
+# A login name as Debian's adduser accepts it by default.
+_LOGIN = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
+_HOST_FIELDS = ("address", "user", "port")
 
 
 class ConfigError(ValueError):
@@ -45,6 +53,15 @@ class ConfigError(ValueError):
     def __init__(self, key: str, problem: str) -> None:
         self.key = f"{NAMESPACE}:{key}"
         super().__init__(f"{self.key}: {problem}")
+
+
+@dataclass(frozen=True)
+class ExistingHost:
+    """One entry of `raindrop:hosts`: a server that already exists and that the deploy key logs in to."""
+
+    address: str
+    user: str = DEFAULT_SSH_USER
+    port: int = DEFAULT_SSH_PORT
 
 
 @dataclass(frozen=True)
@@ -71,6 +88,13 @@ class StackConfig:
     redis_password: pulumi.Output[str] | None
     apt_mirror: str | None
     release_archive: Path | None
+    # `raindrop:hosts`: servers that already exist. Empty: the stack creates its own on Alibaba Cloud.
+    hosts: tuple[ExistingHost, ...] = ()
+
+    @property
+    def existing_hosts(self) -> bool:
+        """Deploy to `hosts` only: no cloud resource, no generated key or password resource."""
+        return bool(self.hosts)
 
     @property
     def scale_out(self) -> bool:
@@ -149,6 +173,62 @@ def _hostname(key: str, raw: object) -> str:
     return name
 
 
+def _host_address(key: str, raw: object) -> str:
+    if not isinstance(raw, str) or not raw.strip():
+        raise ConfigError(key, f"{raw!r} is not an IP address or host name")
+    text = raw.strip()
+    try:
+        return str(ipaddress.ip_address(text))
+    except ValueError:
+        pass
+    name = text.lower().rstrip(".")
+    # All digits and dots is a mistyped IPv4 address, not a name a resolver would find.
+    if not _HOST_NAME.match(name) or re.fullmatch(r"[0-9.]+", name):
+        raise ConfigError(key, f"{raw!r} is not an IP address or host name")
+    return name
+
+
+def _ssh_port(key: str, raw: object) -> int:
+    # bool is an int in Python: `port: true` is a typo, not port 1.
+    if isinstance(raw, bool) or not re.fullmatch(r"[0-9]{1,5}", str(raw).strip()):
+        raise ConfigError(key, f"{raw!r} is not a port number")
+    port = int(str(raw))
+    if not 1 <= port <= 65535:
+        raise ConfigError(key, f"{port} is out of range 1-65535")
+    return port
+
+
+def _hosts(raw: object) -> tuple[ExistingHost, ...]:
+    """`raindrop:hosts`: a non-empty list of {address, user?, port?}, each address once."""
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        raise ConfigError("hosts", f"must be a list of {{address, user?, port?}} objects, got {raw!r}")
+    if not raw:
+        raise ConfigError("hosts", "must hold at least one host; unset it to create hosts on Alibaba Cloud")
+    hosts: list[ExistingHost] = []
+    seen: dict[str, int] = {}
+    for i, item in enumerate(raw):
+        key = f"hosts[{i}]"
+        if not isinstance(item, dict):
+            raise ConfigError(key, f"must be an object with address (and optional user, port), got {item!r}")
+        unknown = sorted(set(item) - set(_HOST_FIELDS))
+        if unknown:
+            raise ConfigError(f"{key}.{unknown[0]}", "is not a host setting (address, user, port)")
+        if "address" not in item:
+            raise ConfigError(f"{key}.address", "is required: the IP address or host name to deploy to")
+        address = _host_address(f"{key}.address", item["address"])
+        if address in seen:
+            raise ConfigError(f"{key}.address", f"{address} is already hosts[{seen[address]}]; list each host once")
+        seen[address] = i
+        user = item.get("user", DEFAULT_SSH_USER)
+        if not isinstance(user, str) or not _LOGIN.match(user):
+            raise ConfigError(f"{key}.user", f"{user!r} is not a login name (a-z 0-9 _ -, starting with a letter)")
+        port = _ssh_port(f"{key}.port", item.get("port", DEFAULT_SSH_PORT))
+        hosts.append(ExistingHost(address=address, user=user, port=port))
+    return tuple(hosts)
+
+
 def parse(raw: Mapping[str, object], stack: str = "dev") -> StackConfig:
     """Validate plain values (key → str/list/bool) into a StackConfig. Secrets are handled by `load`."""
     vpc = _network("vpcCidr", raw.get("vpcCidr", "10.10.0.0/16"))
@@ -192,6 +272,19 @@ def parse(raw: Mapping[str, object], stack: str = "dev") -> StackConfig:
         if not archive_path.is_file():
             raise ConfigError("releaseArchive", f"{release_archive} does not exist")
 
+    hosts = _hosts(raw.get("hosts"))
+    if hosts and count > 1:
+        raise ConfigError(
+            "instanceCount",
+            f"{count} is scale-out on Alibaba Cloud (load balancer, RDS, KVStore); with raindrop:hosts every "
+            "host runs the whole stack, so leave instanceCount unset",
+        )
+    if hosts and enable_cdn:
+        raise ConfigError(
+            "enableCdn", "needs the stack's own OSS bucket, which raindrop:hosts does not create; nginx serves "
+            "the assets on each host",
+        )
+
     instance_type = str(raw.get("instanceType", "ecs.e-c1m2.large")).strip()
     if not instance_type.startswith("ecs."):
         raise ConfigError("instanceType", f"{instance_type!r} is not an ECS instance type (ecs.…)")
@@ -217,6 +310,7 @@ def parse(raw: Mapping[str, object], stack: str = "dev") -> StackConfig:
         redis_password=None,
         apt_mirror=str(apt_mirror).rstrip("/") if apt_mirror else None,
         release_archive=archive_path,
+        hosts=hosts,
     )
 
 
@@ -225,6 +319,7 @@ _PLAIN_KEYS = (
     "siteDomain", "instanceCount", "aptMirror", "releaseArchive",
 )
 _LIST_KEYS = ("adminCidrs", "sshCidrs")
+_JSON_KEYS = ("hosts",)
 
 
 def _read_list(cfg: pulumi.Config, key: str) -> object:
@@ -237,16 +332,37 @@ def _read_list(cfg: pulumi.Config, key: str) -> object:
         return text  # a comma-separated string; `_cidr_list` splits it and checks each part
 
 
+def _read_json(cfg: pulumi.Config, key: str) -> object:
+    """A structured value (`pulumi config set --path 'raindrop:hosts[0].address' …` stores JSON)."""
+    text = cfg.get(key)
+    if text is None:
+        return None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        raise ConfigError(key, f"{text!r} is not a list; set it with pulumi config set --path") from None
+
+
 def load(cfg: pulumi.Config | None = None) -> StackConfig:
     """Read and validate the `raindrop:` namespace of the current stack."""
     cfg = cfg or pulumi.Config(NAMESPACE)
     raw: dict[str, object] = {key: cfg.get(key) for key in _PLAIN_KEYS if cfg.get(key) is not None}
     raw.update({key: _read_list(cfg, key) for key in _LIST_KEYS})
+    raw.update({key: _read_json(cfg, key) for key in _JSON_KEYS})
     parsed = parse(raw, stack=pulumi.get_stack())
 
     public_key = cfg.get("sshPublicKey")
     private_key = cfg.get_secret("sshPrivateKey")
-    if (public_key is None) != (private_key is None):
+    if private_key is not None and not is_config_secret(f"{NAMESPACE}:sshPrivateKey"):
+        # In the clear it would sit readable in Pulumi.<stack>.yaml and in the state.
+        raise ConfigError("sshPrivateKey", "must be set as a secret: pulumi config set --secret raindrop:sshPrivateKey")
+    if parsed.existing_hosts:
+        if private_key is None:
+            raise ConfigError(
+                "sshPrivateKey", "is required with raindrop:hosts: the key that already logs in to those hosts "
+                "(pulumi config set --secret raindrop:sshPrivateKey < key)",
+            )
+    elif (public_key is None) != (private_key is None):
         missing = "sshPrivateKey" if private_key is None else "sshPublicKey"
         raise ConfigError(missing, "sshPublicKey and sshPrivateKey are set together, or neither (generated)")
     if public_key is not None and not public_key.startswith(("ssh-rsa ", "ssh-ed25519 ", "ecdsa-sha2-")):
@@ -271,5 +387,5 @@ def _password(key: str, value: str | None) -> pulumi.Output[str] | None:
         return None
     # The host steps' own rule: the values land unescaped in SQL, redis.conf, env files and URLs there.
     if not SAFE_SECRET.match(value):
-        raise ConfigError(key, "must be 16-256 characters of A-Z a-z 0-9 . _ - (the value is not shown)")
+        raise ConfigError(key, f"{SAFE_SECRET_RULE} (the value is not shown)")
     return pulumi.Output.secret(value)

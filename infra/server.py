@@ -15,14 +15,19 @@ DEBIAN_12_IMAGE_REGEX = r"^debian_12_\d+_x64"
 
 @dataclass(frozen=True)
 class Host:
-    """What a command resource needs to reach one instance: the seam for the deploy (app/)."""
+    """What a command resource needs to reach one host: the seam for the deploy (app/).
+
+    `instance` is the ECS instance the commands wait for; None for a server that already exists
+    (`raindrop:hosts`), which nothing in the stack creates.
+    """
 
     name: str
-    instance: ecs.Instance
+    instance: pulumi.Resource | None
     address: pulumi.Output[str]
     private_address: pulumi.Output[str]
     user: str
     private_key: pulumi.Output[str]
+    port: int = 22
 
 
 @dataclass

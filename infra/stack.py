@@ -9,6 +9,7 @@ import pulumi
 import pulumi_alicloud as alicloud
 
 from infra.config import StackConfig
+from infra.hosts import existing_hosts
 from infra.network import Network, NetworkArgs
 from infra.scaleout import (
     Cache,
@@ -21,7 +22,7 @@ from infra.scaleout import (
     UploadWriterArgs,
 )
 from infra.secrets import Secrets, SecretsArgs
-from infra.server import Server, ServerArgs
+from infra.server import Host, Server, ServerArgs
 from infra.storage import ASSET_PREFIX, UPLOAD_PREFIX, Cdn, CdnArgs, Storage, StorageArgs
 
 ADMIN_USER = "admin"
@@ -39,15 +40,20 @@ class ManagedBackends:
 
 @dataclass
 class Infra:
-    """Everything the deploy half and the exports need from the cloud half."""
+    """Everything the deploy half and the exports need from the cloud half.
+
+    With `raindrop:hosts` only `config`, `hosts` and `site_address` are set: the stack creates nothing in
+    the cloud and generates no secret (the hosts make their own, see app/steps/secrets.py).
+    """
 
     config: StackConfig
-    provider: alicloud.Provider
-    network: Network
-    server: Server
-    storage: Storage
-    secrets: Secrets
+    hosts: Sequence[Host]  # where the app goes, in deploy order
     site_address: pulumi.Output[str]
+    provider: alicloud.Provider | None = None
+    network: Network | None = None
+    server: Server | None = None
+    storage: Storage | None = None
+    secrets: Secrets | None = None
     cdn: Cdn | None = None
     load_balancer: LoadBalancer | None = None
     backends: ManagedBackends | None = None
@@ -94,7 +100,22 @@ def _zones(cfg: StackConfig, needed: int, parent: pulumi.Resource) -> list[pulum
 
 
 def build(cfg: StackConfig) -> Infra:
-    """Register every cloud resource for the stack."""
+    """Register every cloud resource for the stack; none at all for `raindrop:hosts`."""
+    if cfg.existing_hosts:
+        return build_existing(cfg)
+    return build_cloud(cfg)
+
+
+def build_existing(cfg: StackConfig) -> Infra:
+    """Servers that already exist: nothing to create, the user's key logs in (config.load required it)."""
+    if cfg.ssh_private_key is None:  # config.load refuses this; a direct caller gets the same rule
+        raise ValueError("raindrop:sshPrivateKey: is required with raindrop:hosts")
+    hosts = existing_hosts(cfg.hosts, cfg.ssh_private_key)
+    return Infra(config=cfg, hosts=hosts, site_address=hosts[0].address)
+
+
+def build_cloud(cfg: StackConfig) -> Infra:
+    """The VPC, security group, ECS host(s), OSS (+CDN) and, in scale-out, the LB and managed services."""
     provider = make_provider()
     opts = pulumi.ResourceOptions(providers={"alicloud": provider})
 
@@ -191,6 +212,7 @@ def build(cfg: StackConfig) -> Infra:
 
     return Infra(
         config=cfg,
+        hosts=server.hosts,
         provider=provider,
         network=network,
         server=server,
@@ -205,16 +227,25 @@ def build(cfg: StackConfig) -> Infra:
 
 
 def export(infra: Infra) -> None:
-    """Stack outputs: addresses and names in the clear, secrets only as secret outputs."""
+    """Stack outputs: addresses and names in the clear, secrets only as secret outputs.
+
+    With `raindrop:hosts`, admin_password is exported only when the config gives it; a host-generated one
+    stays on its host (app.cloud exports the command that reads it there).
+    """
     cfg = infra.config
-    hosts = infra.server.hosts
+    hosts = infra.hosts
     pulumi.export("site_url", infra.site_address.apply(lambda a: f"http://{a}/"))
     pulumi.export("admin_urls", [h.address.apply(lambda a: f"http://{a}:{cfg.admin_port}/") for h in hosts])
     pulumi.export("admin_url", hosts[0].address.apply(lambda a: f"http://{a}:{cfg.admin_port}/"))
     pulumi.export("admin_user", ADMIN_USER)
-    pulumi.export("admin_password", infra.secrets.admin_password)
     pulumi.export("public_ips", [h.address for h in hosts])
     pulumi.export("ssh_user", hosts[0].user)
+    if infra.secrets is None or infra.storage is None:
+        pulumi.export("site_urls", [h.address.apply(lambda a: f"http://{a}/") for h in hosts])
+        if cfg.admin_password is not None:
+            pulumi.export("admin_password", pulumi.Output.secret(cfg.admin_password))
+        return
+    pulumi.export("admin_password", infra.secrets.admin_password)
     pulumi.export("ssh_private_key", infra.secrets.ssh_private_key)
     pulumi.export("bucket_name", infra.storage.bucket.id)
     pulumi.export("bucket_endpoint", infra.storage.endpoint)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import subprocess
 
 import pytest
@@ -213,3 +214,148 @@ def test_single_host_runs_its_own_database_and_redis() -> None:
     secrets_script = resolve(run.constructed["raindrop-0-secrets"].props["create"])[0]
     assert "@127.0.0.1:3306/raindrop" in secrets_script
     assert "RAINDROP_OSS_BUCKET" not in secrets_script
+
+
+# --- raindrop:hosts: the same Deployment on servers that already exist ----------------------------------------
+
+DEPLOY_KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nexisting hosts\n-----END OPENSSH PRIVATE KEY-----\n"
+DB_PASSWORD = "db-from-config-0001"
+HOSTS = {
+    "hosts": [{"address": "203.0.113.5"}, {"address": "web2.example.com", "user": "deploy", "port": 2222}],
+    "sshPrivateKey": DEPLOY_KEY,
+    "dbPassword": DB_PASSWORD,
+}
+HOST_NAMES = ["host-203.0.113.5", "host-web2.example.com"]
+
+
+@pytest.fixture(scope="module", params=[False, True], ids=["up", "preview"])
+def existing(request: pytest.FixtureRequest) -> Run:
+    return run_program(HOSTS, preview=request.param)
+
+
+def test_existing_hosts_get_one_set_of_commands_each_host_after_host(existing: Run) -> None:
+    c = existing.constructed
+    assert [h.name for h in existing.infra.hosts] == HOST_NAMES
+    assert sorted(r.name for r in c.values() if r.type.startswith("command:")) == sorted(
+        f"{host}-{step}" for host in HOST_NAMES for step in STEPS
+    )
+    first, second = HOST_NAMES
+    for host in HOST_NAMES:
+        # Nothing in the stack creates these hosts, so the steps wait only for each other (and no asset upload).
+        assert c[f"{host}-secrets"].depends_on_names() == set()
+        assert c[f"{host}-provision"].depends_on_names() == {f"{host}-secrets"}
+        assert c[f"{host}-bundle"].depends_on_names() == {f"{host}-provision"}
+        assert c[f"{host}-teardown"].depends_on_names() == {f"{host}-deploy"}
+    assert c[f"{first}-deploy"].depends_on_names() == {f"{first}-bundle"}
+    # The second host's deploy waits for the first's, which ends in its health gate.
+    assert c[f"{second}-deploy"].depends_on_names() == {f"{second}-bundle", f"{first}-deploy"}
+
+
+def test_existing_hosts_connect_with_their_own_user_port_and_the_given_key(existing: Run) -> None:
+    want = {"host-203.0.113.5": ("203.0.113.5", 22, "root"), "host-web2.example.com": ("web2.example.com", 2222,
+                                                                                     "deploy")}
+    for host, (address, port, user) in want.items():
+        for step in ("secrets", "provision", "bundle", "deploy"):
+            connection = existing.constructed[f"{host}-{step}"].props["connection"]
+            assert (resolve(connection.host)[0], resolve(connection.port)[0], resolve(connection.user)[0]) == (
+                address, port, user
+            )
+            assert resolve(connection.private_key) == (DEPLOY_KEY, True)
+        teardown = existing.constructed[f"{host}-teardown"].props["environment"]
+        assert {k: resolve(v)[0] for k, v in teardown.items()} == {
+            "RAINDROP_HOST": address, "RAINDROP_SSH_USER": user, "RAINDROP_SSH_PORT": str(port),
+            "RAINDROP_SSH_KEY": DEPLOY_KEY,
+        }
+        assert resolve(teardown["RAINDROP_SSH_KEY"])[1] is True
+
+
+def test_a_non_root_user_runs_every_step_through_sudo(existing: Run) -> None:
+    c = existing.constructed
+    for step in ("provision", "deploy"):
+        as_root = resolve(c[f"host-203.0.113.5-{step}"].props["create"])[0]
+        through_sudo = resolve(c[f"host-web2.example.com-{step}"].props["create"])[0]
+        assert as_root.startswith("#!/bin/bash\nset -euo pipefail\n")
+        encoded = base64.b64encode(as_root.encode()).decode()
+        assert through_sudo == f"echo {encoded} | base64 -d | sudo -n bash -s\n"
+    root_teardown = resolve(c["host-203.0.113.5-teardown"].props["delete"])[0]
+    sudo_teardown = resolve(c["host-web2.example.com-teardown"].props["delete"])[0]
+    assert sudo_teardown == root_teardown.replace('"$RAINDROP_SSH_USER@$RAINDROP_HOST" bash -s\n',
+                                                  '"$RAINDROP_SSH_USER@$RAINDROP_HOST" sudo -n bash -s\n')
+    assert sudo_teardown != root_teardown
+
+
+def test_existing_hosts_serve_the_bundles_own_assets(existing: Run) -> None:
+    deploy = resolve(existing.constructed["host-203.0.113.5-deploy"].props["create"])[0]
+    assert 'cat > "$RELEASE/client/index.html"' not in deploy
+    assert "oss" not in deploy.lower()
+
+
+def test_existing_hosts_secrets_only_in_the_secret_step_and_generated_ones_never_in_pulumi(existing: Run) -> None:
+    checked = 0
+    for resource in existing.constructed.values():
+        if not resource.type.startswith("command:"):
+            continue
+        for key, value in resource.props.items():
+            if value is None or key == "connection":
+                continue
+            plain, is_secret = resolve(value)
+            if DB_PASSWORD in repr(plain) or "existing hosts" in repr(plain):
+                assert is_secret, f"{resource.name}.{key} holds a secret in the clear"
+                assert resource.name.endswith(("-secrets", "-teardown")), resource.name
+            checked += 1
+    assert checked >= 16
+    texts = []
+    for host in HOST_NAMES:
+        secrets = existing.constructed[f"{host}-secrets"].props
+        text, is_secret = resolve(secrets["create"])
+        assert is_secret and resolve(secrets["logging"])[0] == "none"
+        texts.append(text)
+        for step in ("provision", "deploy"):
+            assert DB_PASSWORD not in resolve(existing.constructed[f"{host}-{step}"].props["create"])[0]
+    as_root, through_sudo = texts
+    assert through_sudo == f"echo {base64.b64encode(as_root.encode()).decode()} | base64 -d | sudo -n bash -s\n"
+    assert "cat > \"$tmp\" <<'RAINDROP_EOF'\nDB_PASSWORD=db-from-config-0001\nRAINDROP_EOF\n" in as_root
+    # The rest the host makes: Pulumi only ever holds placeholders for them.
+    for name in ("redis_password", "admin_password", "secret_key"):
+        assert f"raindrop-generated-on-host-{name}" in as_root
+
+
+def test_existing_hosts_secret_step_generates_what_the_config_leaves_out() -> None:
+    every = run_program({**HOSTS, "adminPassword": "admin-from-config-01", "redisPassword": "redis-from-config-01"})
+    text = resolve(every.constructed["host-203.0.113.5-secrets"].props["create"])[0]
+    assert (
+        "cat > \"$tmp\" <<'RAINDROP_EOF'\nDB_PASSWORD=db-from-config-0001\nREDIS_PASSWORD=redis-from-config-01\n"
+        "ADMIN_PASSWORD=admin-from-config-01\nRAINDROP_EOF\n"
+    ) in text
+    assert "grep -E '^(SECRET_KEY)=' /etc/raindrop/generated.env" in text
+    assert "raindrop-generated-on-host-admin_password" not in text
+    assert "raindrop-generated-on-host-secret_key" in text
+
+
+def test_removing_a_host_keeps_the_other_hosts_names() -> None:
+    """Names come from addresses: dropping the first host deletes only its commands (its teardown runs)."""
+    both = run_program(HOSTS)
+    second_only = run_program({**HOSTS, "hosts": HOSTS["hosts"][1:]})
+    kept = {n for n in second_only.constructed if n.startswith("host-")}
+    assert kept == {n for n in both.constructed if n.startswith("host-web2.example.com-")}
+
+
+def test_teardown_uses_the_hosts_port_and_sudo(tmp_path) -> None:
+    """A stand-in ssh records its arguments and stdin: the port and the remote shell are the host's."""
+    fake_bin = tmp_path / "bin"
+    fake_bin.mkdir()
+    (fake_bin / "ssh").write_text(f'#!/bin/bash\nprintf "%s\\n" "$@" > {tmp_path}/argv\ncat > {tmp_path}/stdin\n')
+    (fake_bin / "ssh").chmod(0o755)
+    result = subprocess.run(
+        ["bash", "-c", teardown_over_ssh("echo stopping", sudo=True)],
+        env={"PATH": f"{fake_bin}:/usr/bin:/bin", "RAINDROP_HOST": "203.0.113.9", "RAINDROP_SSH_USER": "deploy",
+             "RAINDROP_SSH_PORT": "2222", "RAINDROP_SSH_KEY": "k", "HOME": str(tmp_path)},
+        capture_output=True, text=True, timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    argv = (tmp_path / "argv").read_text().splitlines()
+    assert argv[0] == "-i" and argv[1].startswith("/tmp/")
+    assert argv[2:] == ["-o", "BatchMode=yes", "-o", "ConnectTimeout=10", "-o", "StrictHostKeyChecking=no", "-o",
+                        "UserKnownHostsFile=/dev/null", "-p", "2222", "deploy@203.0.113.9", "sudo", "-n", "bash",
+                        "-s"]
+    assert (tmp_path / "stdin").read_text() == "echo stopping"

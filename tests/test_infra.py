@@ -316,3 +316,145 @@ def test_deprecated_arguments_and_resources_are_caught() -> None:
 
     with pytest.raises(DeprecationWarning):
         ecs.InstanceArgs(instance_type="ecs.e-c1m2.large", allocate_public_ip=True)
+
+
+# --- raindrop:hosts: servers that already exist -------------------------------------------------------------
+
+DEPLOY_KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nexisting hosts\n-----END OPENSSH PRIVATE KEY-----\n"
+HOSTS = {
+    "hosts": [{"address": "203.0.113.5"}, {"address": "web2.example.com", "user": "deploy", "port": 2222}],
+    "sshPrivateKey": DEPLOY_KEY,
+}
+
+
+def test_hosts_mode_registers_no_cloud_random_or_tls_resource(preview: bool) -> None:
+    run = run_program(HOSTS, preview=preview)
+    assert counts(run.mocks) == {
+        "raindrop:app:Deployment": 1,
+        "command:remote:Command": 6,  # secrets, provision, deploy on each of the two hosts
+        "command:remote:CopyToRemote": 2,
+        "command:local:Command": 2,  # a teardown per host; no asset publish
+    }
+    assert [r.type for r in run.mocks.resources if r.type.startswith(("alicloud:", "random:", "tls:", "pulumi:"))] == []
+    assert run.mocks.calls == []  # not even a zone or image lookup
+    assert (run.infra.provider, run.infra.network, run.infra.server, run.infra.storage, run.infra.secrets) == (
+        None, None, None, None, None
+    )
+    assert_everything_parented(run)
+
+
+def test_hosts_mode_outputs_and_the_admin_password_stays_on_the_host() -> None:
+    run = run_program(HOSTS)
+    assert run.outputs == {
+        "site_url": "http://203.0.113.5/",
+        "site_urls": ["http://203.0.113.5/", "http://web2.example.com/"],
+        "admin_url": "http://203.0.113.5:8090/",
+        "admin_urls": ["http://203.0.113.5:8090/", "http://web2.example.com:8090/"],
+        "admin_user": "admin",
+        "public_ips": ["203.0.113.5", "web2.example.com"],
+        "ssh_user": "root",
+        "admin_password_commands": [
+            "ssh -p 22 root@203.0.113.5 sed -n s/^ADMIN_PASSWORD=//p /etc/raindrop/secrets.env",
+            "ssh -p 2222 deploy@web2.example.com sudo sed -n s/^ADMIN_PASSWORD=//p /etc/raindrop/secrets.env",
+        ],
+    }
+    assert run.secret_outputs == set()
+
+
+def test_hosts_mode_exports_an_admin_password_the_config_gives() -> None:
+    run = run_program({**HOSTS, "adminPassword": "admin-from-config-01"})
+    assert run.outputs["admin_password"] == "admin-from-config-01"
+    assert run.secret_outputs == {"admin_password"}
+    assert "admin_password_commands" not in run.outputs
+
+
+def test_hosts_mode_ignores_the_cloud_only_settings() -> None:
+    """Pulumi.dev.yaml's instanceType, CIDRs and mirror may stay: nothing reads them but the apt mirror."""
+    run = run_program({**HOSTS, "instanceType": "ecs.g7.large", "zoneId": "cn-hangzhou-k", "instanceCount": 1})
+    assert run.mocks.of_type(INSTANCE) == []
+
+
+BAD_HOSTS = [
+    ({"hosts": []}, "raindrop:hosts: must hold at least one host; unset it to create hosts on Alibaba Cloud"),
+    ({"hosts": {"address": "203.0.113.5"}},
+     "raindrop:hosts: must be a list of {address, user?, port?} objects, got {'address': '203.0.113.5'}"),
+    ({"hosts": "203.0.113.5"},
+     "raindrop:hosts: '203.0.113.5' is not a list; set it with pulumi config set --path"),
+    ({"hosts": ["203.0.113.5"]},
+     "raindrop:hosts[0]: must be an object with address (and optional user, port), got '203.0.113.5'"),
+    ({"hosts": [{"user": "root"}]},
+     "raindrop:hosts[0].address: is required: the IP address or host name to deploy to"),
+    ({"hosts": [{"address": "203.0.113.5", "host": "x"}]},
+     "raindrop:hosts[0].host: is not a host setting (address, user, port)"),
+    ({"hosts": [{"address": "300.1.2.3"}]}, "raindrop:hosts[0].address: '300.1.2.3' is not an IP address or host name"),
+    ({"hosts": [{"address": "web_1!.example.com"}]},
+     "raindrop:hosts[0].address: 'web_1!.example.com' is not an IP address or host name"),
+    ({"hosts": [{"address": ""}]}, "raindrop:hosts[0].address: '' is not an IP address or host name"),
+    ({"hosts": [{"address": 203}]}, "raindrop:hosts[0].address: 203 is not an IP address or host name"),
+    ({"hosts": [{"address": "203.0.113.5"}, {"address": "203.0.113.5 "}]},
+     "raindrop:hosts[1].address: 203.0.113.5 is already hosts[0]; list each host once"),
+    ({"hosts": [{"address": "Web.Example.com"}, {"address": "10.0.0.1"}, {"address": "web.example.com."}]},
+     "raindrop:hosts[2].address: web.example.com is already hosts[0]; list each host once"),
+    ({"hosts": [{"address": "203.0.113.5", "port": 0}]}, "raindrop:hosts[0].port: 0 is out of range 1-65535"),
+    ({"hosts": [{"address": "203.0.113.5", "port": 70000}]}, "raindrop:hosts[0].port: 70000 is out of range 1-65535"),
+    ({"hosts": [{"address": "203.0.113.5", "port": "ssh"}]}, "raindrop:hosts[0].port: 'ssh' is not a port number"),
+    ({"hosts": [{"address": "203.0.113.5", "port": True}]}, "raindrop:hosts[0].port: True is not a port number"),
+    ({"hosts": [{"address": "203.0.113.5", "port": -22}]}, "raindrop:hosts[0].port: -22 is not a port number"),
+    ({"hosts": [{"address": "203.0.113.5", "user": "Root"}]},
+     "raindrop:hosts[0].user: 'Root' is not a login name (a-z 0-9 _ -, starting with a letter)"),
+    ({"hosts": [{"address": "203.0.113.5", "user": "de ploy"}]},
+     "raindrop:hosts[0].user: 'de ploy' is not a login name (a-z 0-9 _ -, starting with a letter)"),
+    ({"hosts": [{"address": "203.0.113.5", "user": ""}]},
+     "raindrop:hosts[0].user: '' is not a login name (a-z 0-9 _ -, starting with a letter)"),
+    ({"instanceCount": 2},
+     "raindrop:instanceCount: 2 is scale-out on Alibaba Cloud (load balancer, RDS, KVStore); with raindrop:hosts "
+     "every host runs the whole stack, so leave instanceCount unset"),
+    ({"enableCdn": True, "cdnDomain": "static.example.com"},
+     "raindrop:enableCdn: needs the stack's own OSS bucket, which raindrop:hosts does not create; nginx serves the "
+     "assets on each host"),
+    ({"sshPrivateKey": None},
+     "raindrop:sshPrivateKey: is required with raindrop:hosts: the key that already logs in to those hosts "
+     "(pulumi config set --secret raindrop:sshPrivateKey < key)"),
+    ({"dbPassword": "short"},
+     "raindrop:dbPassword: must be 16-256 characters of A-Z a-z 0-9 . _ - (the value is not shown)"),
+]
+
+
+@pytest.mark.parametrize(("overrides", "message"), BAD_HOSTS, ids=[m.split(":")[1] + f"-{i}" for i, (_, m) in
+                                                                  enumerate(BAD_HOSTS)])
+def test_bad_hosts_config_is_refused_with_the_key_named(overrides: dict, message: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        run = run_program({**HOSTS, **overrides})
+        pytest.fail(f"accepted; registered {len(run.mocks.resources)} resources")
+    assert str(err.value) == message
+
+
+def test_a_private_key_in_the_clear_is_refused() -> None:
+    """Set without --secret it would sit readable in Pulumi.<stack>.yaml; the program refuses it, in either mode."""
+    from infra import config
+
+    for extra in ({"raindrop:hosts": '[{"address": "203.0.113.5"}]'}, {"raindrop:sshPublicKey": "ssh-ed25519 AAAA me"}):
+        mocks = RecordingMocks()
+        pulumi.runtime.set_mocks(mocks, project="raindrop", stack="dev")
+        pulumi.runtime.set_all_config({"raindrop:adminCidrs": '["198.51.100.0/24"]', "raindrop:sshPrivateKey": "k",
+                                       **extra}, secret_keys=[])
+        with pytest.raises(ConfigError) as err:
+            config.load()
+        assert str(err.value) == (
+            "raindrop:sshPrivateKey: must be set as a secret: pulumi config set --secret raindrop:sshPrivateKey"
+        )
+        assert mocks.resources == []
+
+
+def test_infra_never_imports_app() -> None:
+    """The layers go one way: app (the deploy half) may import infra, infra never app."""
+    import ast
+    from pathlib import Path
+
+    offenders = []
+    for path in sorted((Path(__file__).resolve().parent.parent / "infra").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else (
+                [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            offenders += [f"{path.name}: {n}" for n in names if n == "app" or n.startswith("app.")]
+    assert offenders == []

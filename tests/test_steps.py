@@ -8,17 +8,21 @@ on PATH. tar, flock, python3 -m venv and pip --no-index are the real ones.
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import shutil
 import subprocess
 import sys
 import urllib.parse
 from pathlib import Path
 
+import bcrypt
 import pytest
 from test_release import Fixture, write_client_build, write_server_project
 
+from app import render
 from app.steps import Bundle, HostConfig, HostFile, deploy, provision, rollback, write_secrets
 from app.steps.files import host_config, public_files, secret_files
+from app.steps.secrets import read_secret_command
 
 SECRETS = {
     "db_password": "Db-pass.word_0123456789",
@@ -244,6 +248,100 @@ def test_bad_secrets_are_named_but_not_shown():
     assert "it's" not in str(error.value)
 
 
+# --- secrets generated on the host (raindrop:hosts without them in the config) ------------------------------
+
+GIVEN = {"db_password": SECRETS["db_password"]}
+GENERATED = ("redis_password", "admin_password", "secret_key")
+
+
+def test_generated_secrets_are_placeholders_in_the_script_and_made_once_on_the_host():
+    staged = secret_files(TEMPLATE_VALUES, GIVEN, GENERATED)
+    env_file = next(f for f in staged if f.path == "/etc/raindrop/raindrop.env")
+    assert "RAINDROP_SECRET_KEY=raindrop-generated-on-host-secret_key\n" in env_file.content
+    assert ":raindrop-generated-on-host-redis_password@127.0.0.1:6379/" in env_file.content
+    htpasswd = next(f for f in staged if f.path == "/etc/raindrop/admin.htpasswd")
+    assert htpasswd.content == "admin:raindrop-host-computes-the-admin-htpasswd-hash\n"
+    body = write_secrets(config(), GIVEN, staged, GENERATED).body
+    assert f"DB_PASSWORD={SECRETS['db_password']}\n" in body
+    assert (
+        'grep -q "^REDIS_PASSWORD=" /etc/raindrop/generated.env || printf "REDIS_PASSWORD=%s\\n" '
+        '"$(head -c 48 /dev/urandom | base64 -w0 | tr -d "+/=")" >> /etc/raindrop/generated.env\n'
+    ) in body
+    assert "grep -E '^(REDIS_PASSWORD|ADMIN_PASSWORD|SECRET_KEY)=' /etc/raindrop/generated.env >> \"$tmp\"\n" in body
+    assert "sed -i -f \"$sed_script\" \"$stage\"/[0-9][0-9]\n" in body
+
+
+def test_a_secret_cannot_be_both_given_and_generated():
+    with pytest.raises(ValueError) as error:
+        write_secrets(config(), SECRETS, [], ("admin_password",))
+    assert str(error.value) == "secrets: ['admin_password'] both given and generated on the host"
+
+
+def test_read_secret_command_prints_one_value():
+    assert read_secret_command(config(), "admin_password") == "sed -n s/^ADMIN_PASSWORD=//p /etc/raindrop/secrets.env"
+    with pytest.raises(ValueError):
+        read_secret_command(config(), "root_password")
+
+
+def _staged(etc: Path) -> dict[str, str]:
+    """The staged files by their host path, as the secrets step left them for provision."""
+    staged = etc / "staged"
+    rows = [line.split("\t") for line in (staged / "files.tsv").read_text().splitlines()]
+    return {path: (staged / name).read_text() for _mode, _owner, path, name, _restart in rows}
+
+
+def test_generated_secrets_run_for_real_fill_every_file_and_stay_the_same(tmp_path):
+    """The generated-secrets script in real bash on a scratch /etc: the files it leaves are exactly what the
+    Python rendering gives for the values it made, the htpasswd checks with bcrypt, a rerun changes nothing."""
+    etc = tmp_path / "etc"
+    cfg = HostConfig(etc_dir=str(etc))
+    script = write_secrets(cfg, GIVEN, secret_files(TEMPLATE_VALUES, GIVEN, GENERATED), GENERATED)
+    path = tmp_path / "secrets.sh"
+    path.write_text(script.text())
+    env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "HOME": str(tmp_path)}
+    first = subprocess.run(["bash", str(path)], capture_output=True, text=True, env=env, check=False)
+    assert first.returncode == 0, first.stdout + first.stderr
+    generated = dict(line.split("=", 1) for line in (etc / "generated.env").read_text().splitlines())
+    assert sorted(generated) == ["ADMIN_PASSWORD", "REDIS_PASSWORD", "SECRET_KEY"]
+    assert all(value.isalnum() and len(value) >= 40 for value in generated.values())
+    assert (etc / "generated.env").stat().st_mode & 0o777 == 0o600
+    real = {**GIVEN, **{name: generated[name.upper()] for name in GENERATED}}
+    assert (etc / "secrets.env").read_text() == "".join(
+        f"{name.upper()}={real[name]}\n" for name in ("db_password", "redis_password", "admin_password", "secret_key")
+    )
+
+    staged = _staged(etc)
+    htpasswd = staged.pop("/etc/raindrop/admin.htpasswd")
+    expected = {f.path: f.content for f in secret_files(TEMPLATE_VALUES, real)}
+    del expected["/etc/raindrop/admin.htpasswd"]
+    assert staged == expected
+    user, hashed = htpasswd.rstrip("\n").split(":", 1)
+    assert user == "admin" and hashed.startswith("$2b$10$")
+    assert bcrypt.checkpw(real["admin_password"].encode(), hashed.encode())
+
+    second = subprocess.run(["bash", str(path)], capture_output=True, text=True, env=env, check=False)
+    assert second.returncode == 0, second.stderr
+    assert dict(line.split("=", 1) for line in (etc / "generated.env").read_text().splitlines()) == generated
+    assert _staged(etc) == {**staged, "/etc/raindrop/admin.htpasswd": htpasswd}
+
+
+def test_a_template_using_a_generated_secret_in_another_form_is_refused(monkeypatch):
+    """Only the plain value and its SHA-1 can be filled in on the host; any other filter must fail here."""
+    fresh = render._environment.__wrapped__  # uncached: the shared environment stays untouched
+
+    def environment():
+        env = fresh()
+        env.filters["supervisor_password"] = lambda value: "{SHA256}" + hashlib.sha256(str(value).encode()).hexdigest()
+        return env
+
+    monkeypatch.setattr(render, "_environment", environment)
+    with pytest.raises(ValueError) as error:
+        secret_files(TEMPLATE_VALUES, GIVEN, GENERATED)
+    assert str(error.value) == (
+        "/etc/supervisor/conf.d/raindrop.conf: uses a host-generated secret in a form other than plain or SHA-1"
+    )
+
+
 def test_a_readable_file_cannot_be_staged_as_secret():
     leaky = HostFile("/etc/raindrop/raindrop.env", "RAINDROP_SECRET_KEY=x\n", mode="644")
     with pytest.raises(ValueError, match="must give others no access"):
@@ -291,7 +389,11 @@ def test_rollback_command_is_installed_by_deploy_and_printable():
 
 def every_script():
     cfg = config(apt_proxy="http://10.0.0.1:3128", apt_mirror="http://mirror.example/debian")
-    return [write_secrets(cfg, SECRETS, secret_files(TEMPLATE_VALUES, SECRETS)), *all_scripts(cfg)]
+    return [
+        write_secrets(cfg, SECRETS, secret_files(TEMPLATE_VALUES, SECRETS)),
+        write_secrets(cfg, GIVEN, secret_files(TEMPLATE_VALUES, GIVEN, GENERATED), GENERATED),
+        *all_scripts(cfg),
+    ]
 
 
 @pytest.mark.parametrize("script", every_script(), ids=lambda s: s.name + ("-named" if "TARGET=2" in s.body else ""))

@@ -118,6 +118,11 @@ class HostConfig:
         return f"{self.etc_dir}/secrets.env"
 
     @property
+    def generated_secrets_file(self) -> str:
+        """The values a host made for itself (secrets the stack does not give); kept across deploys."""
+        return f"{self.etc_dir}/generated.env"
+
+    @property
     def rollback_command(self) -> str:
         return f"{self.bin_dir}/raindrop-rollback"
 

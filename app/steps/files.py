@@ -12,7 +12,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,7 +20,7 @@ import bcrypt
 
 from app import render
 from app.steps.config import ALL_SECRET_NAMES, LOCAL_ADDRESSES, HostConfig, HostFile
-from app.steps.secrets import check_secrets
+from app.steps.secrets import HTPASSWD_PLACEHOLDER, check_secrets, placeholder_forms, with_placeholders
 
 # Template variable for each secret (config/defaults.yml).
 SECRET_VARIABLES = {name: f"raindrop_{name}" for name in ALL_SECRET_NAMES}
@@ -117,10 +117,37 @@ def htpasswd_line(user: str, password: str, secret_key: str) -> str:
     return f"{user}:{bcrypt.hashpw(password.encode(), salt).decode()}\n"
 
 
-def secret_files(values: Mapping[str, Any], secrets: Mapping[str, str]) -> tuple[HostFile, ...]:
-    """The files rendered from the secrets (for write_secrets only), plus the admin's htpasswd."""
+def _check_fillable(values: Mapping[str, Any], secrets: Mapping[str, str], generated: Collection[str]) -> None:
+    """Refuse a template that uses a host-generated secret in a form the host cannot fill in.
+
+    Rendered with two different sets of placeholders, the files must differ only by those placeholders'
+    known forms (plain, SHA-1): then replacing the forms is exactly what rendering with the real value gives.
+    """
+    def variables(variant: str) -> dict[str, Any]:
+        chosen = {**secrets, **{name: placeholder_forms(name, variant)["plain"] for name in generated}}
+        return {**values, **{SECRET_VARIABLES[name]: value for name, value in chosen.items()}}
+
+    first, second = render.render_all(variables("")), render.render_all(variables("check-"))
+    for spec, text in first.items():
+        for name in generated:
+            for form, found in placeholder_forms(name).items():
+                text = text.replace(found, placeholder_forms(name, "check-")[form])
+        if text != second[spec]:
+            raise ValueError(f"{spec.path}: uses a host-generated secret in a form other than plain or SHA-1")
+
+
+def secret_files(values: Mapping[str, Any], secrets: Mapping[str, str],
+                 generated: Collection[str] = ()) -> tuple[HostFile, ...]:
+    """The files rendered from the secrets (for write_secrets only), plus the admin's htpasswd.
+
+    `generated` names secrets the host makes itself: the files hold placeholders for them, and the htpasswd
+    a placeholder for its hash, which write_secrets(..., generated=...) fills in on the host.
+    """
     _check_values(values)
+    secrets = with_placeholders(secrets, generated)
     check_secrets(secrets)
+    if generated:
+        _check_fillable(values, {k: v for k, v in secrets.items() if k not in generated}, generated)
     variables = {**values, **{SECRET_VARIABLES[name]: value for name, value in secrets.items()}}
     rendered = render.render_all(variables)
     absent = _absent_services(values)
@@ -130,10 +157,14 @@ def secret_files(values: Mapping[str, Any], secrets: Mapping[str, str]) -> tuple
         if _service_for(spec.path) not in absent
     ]
     merged = render.config_variables(variables)
+    if {"admin_password", "secret_key"} & set(generated):
+        htpasswd = f"{merged['raindrop_admin_user']}:{HTPASSWD_PLACEHOLDER}\n"
+    else:
+        htpasswd = htpasswd_line(merged["raindrop_admin_user"], secrets["admin_password"], secrets["secret_key"])
     files.append(
         HostFile(
             path=merged["raindrop_admin_htpasswd_file"],
-            content=htpasswd_line(merged["raindrop_admin_user"], secrets["admin_password"], secrets["secret_key"]),
+            content=htpasswd,
             mode="640",
             owner=HTPASSWD_OWNER,
         )

@@ -1,0 +1,16 @@
+"""Rules that both halves of the program share, owned by neither.
+
+`infra` (the cloud half) must not import `app` (the deploy half), yet both check secrets by the same rule:
+infra/config.py when it reads a password from the stack config, app/steps when it writes one onto a host.
+The rule lives here so there is one copy of it and the layers stay one way (app → infra → contracts).
+"""
+
+from __future__ import annotations
+
+import re
+
+# Letters, digits and . _ - only: a value then needs no quoting in a database URL, a SQL string, a shell
+# word or redis.conf. Generate them so (e.g. pulumi_random RandomPassword with special=False).
+SAFE_SECRET = re.compile(r"^[A-Za-z0-9._-]{16,256}$")
+# What a refused secret is told, without its value.
+SAFE_SECRET_RULE = "must be 16-256 characters of A-Z a-z 0-9 . _ -"  # noqa: S105 (a message, not a password)
