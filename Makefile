@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 PYTEST := $(PY) -m pytest
 
-.PHONY: help deps toolchain setup services lint test test-toolchain test-infra test-templates test-deploy release rollback-script test-server test-client test-client-e2e test-sandbox test-e2e test-bench-smoke bench-pulumi bench chaos sandbox sandbox-down
+.PHONY: help deps packages toolchain setup services lint test test-toolchain test-infra test-templates test-deploy release rollback-script test-server test-client test-client-e2e test-sandbox test-e2e test-bench-smoke bench-pulumi bench chaos sandbox sandbox-down
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -20,7 +20,12 @@ deps: ## install the Debian packages the tests and the sandbox need, then the Pu
 toolchain: ## the Pulumi CLI built from the Go module proxy (versions in scripts/toolchain.env); fast when built
 	bash scripts/install-pulumi.sh
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt server/pyproject.toml bench/requirements.txt
+packages: ## the Debian packages the tests and the sandbox need (root); a quick check when all are there
+	bash scripts/install-deps.sh
+
+# Order-only: the check runs before the venv is made (python3-venv is one of the packages), but a package
+# check never makes the venv stale.
+$(VENV)/.installed: requirements.txt requirements-dev.txt server/pyproject.toml bench/requirements.txt | packages
 	python3 -m venv $(VENV)
 	$(PIP) install -q -r requirements-dev.txt -r bench/requirements.txt -e 'server[test]'
 	touch $@

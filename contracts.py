@@ -14,3 +14,7 @@ import re
 SAFE_SECRET = re.compile(r"^[A-Za-z0-9._-]{16,256}$")
 # What a refused secret is told, without its value.
 SAFE_SECRET_RULE = "must be 16-256 characters of A-Z a-z 0-9 . _ -"  # noqa: S105 (a message, not a password)
+
+# bcrypt reads only the first 72 bytes of a password. The admin password is hashed with bcrypt for nginx's
+# basic auth (app.render.htpasswd_line), so a longer one is refused rather than silently cut.
+BCRYPT_MAX_BYTES = 72

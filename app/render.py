@@ -7,7 +7,9 @@ the path and mode it is installed with. `htpasswd_line()` makes the admin site's
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import hmac
 import ipaddress
 import shlex
 import urllib.parse
@@ -21,12 +23,16 @@ import bcrypt
 import jinja2
 import yaml
 
+from contracts import BCRYPT_MAX_BYTES
+
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
 DEFAULTS_FILE = CONFIG_DIR / "defaults.yml"
 
 # bcrypt's cost for the admin htpasswd. nginx checks the hash on every request of the admin site, in its
 # worker, so the cost stays moderate: ~50 ms a check on a small box.
 HTPASSWD_BCRYPT_ROUNDS = 10
+_STD_B64 = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+_BCRYPT_B64 = b"./ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
 
 
 class ConfigError(ValueError):
@@ -177,14 +183,23 @@ def render_all(given: Mapping[str, Any]) -> dict[HostFile, str]:
     return {host_file: render(host_file.template, variables) for host_file in HOST_FILES}
 
 
-def htpasswd_line(user: str, password: str) -> str:
-    """One htpasswd line with a bcrypt hash; nginx on Debian 12 checks it through libxcrypt's crypt()."""
+def htpasswd_line(user: str, password: str, secret_key: str | None = None) -> str:
+    """One htpasswd line with a bcrypt hash; nginx on Debian 12 checks it through libxcrypt's crypt().
+
+    With `secret_key` the salt is derived from it, so the same inputs give the same line and an unchanged
+    `pulumi up` sees no change; without, the salt is random.
+    """
     if not user or ":" in user or any(ch.isspace() for ch in user):
         raise ConfigError(f"admin user name {user!r} must be non-empty, without ':' or whitespace")
     if not password:
         raise ConfigError("admin password must not be empty")
-    if len(password.encode()) > 72:
+    if len(password.encode()) > BCRYPT_MAX_BYTES:
         # bcrypt reads only the first 72 bytes; refuse rather than silently ignore the rest.
-        raise ConfigError("admin password is longer than bcrypt's 72 bytes")
-    hashed = bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=HTPASSWD_BCRYPT_ROUNDS)).decode()
-    return f"{user}:{hashed}\n"
+        raise ConfigError(f"admin password is longer than bcrypt's {BCRYPT_MAX_BYTES} bytes")
+    if secret_key is None:
+        salt = bcrypt.gensalt(rounds=HTPASSWD_BCRYPT_ROUNDS)
+    else:
+        derived = hmac.new(secret_key.encode(), b"raindrop admin htpasswd", hashlib.sha256).digest()[:16]
+        salt = b"$2b$%02d$" % HTPASSWD_BCRYPT_ROUNDS
+        salt += base64.b64encode(derived).translate(bytes.maketrans(_STD_B64, _BCRYPT_B64))[:22]
+    return f"{user}:{bcrypt.hashpw(password.encode(), salt).decode()}\n"

@@ -17,7 +17,7 @@ from urllib.parse import urlparse
 import pulumi
 from pulumi.runtime.config import is_config_secret
 
-from contracts import SAFE_SECRET, SAFE_SECRET_RULE
+from contracts import BCRYPT_MAX_BYTES, SAFE_SECRET, SAFE_SECRET_RULE
 
 NAMESPACE = "raindrop"
 
@@ -388,4 +388,9 @@ def _password(key: str, value: str | None) -> pulumi.Output[str] | None:
     # The host steps' own rule: the values land unescaped in SQL, redis.conf, env files and URLs there.
     if not SAFE_SECRET.match(value):
         raise ConfigError(key, f"{SAFE_SECRET_RULE} (the value is not shown)")
+    if key == "adminPassword" and len(value.encode()) > BCRYPT_MAX_BYTES:
+        # Caught here, not by bcrypt inside an apply halfway through `pulumi up`.
+        raise ConfigError(
+            key, f"is longer than bcrypt's {BCRYPT_MAX_BYTES} bytes (the admin site's htpasswd); the value is not shown"
+        )
     return pulumi.Output.secret(value)

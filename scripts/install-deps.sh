@@ -11,8 +11,9 @@ packages=(
   nginx supervisor logrotate
   # client unit and end-to-end tests (Debian's browser; nothing downloads one)
   chromium chromium-driver
-  # the local sandbox host: debootstrap + chroot + netns + sshd, apt through tinyproxy
-  debootstrap tinyproxy iproute2 openssh-client openssh-server iptables
+  # the local sandbox host: debootstrap, booted by systemd-nspawn in its own netns, apt through tinyproxy;
+  # systemd-analyze (systemd) checks the rendered drop-ins
+  debootstrap systemd-container systemd tinyproxy iproute2 util-linux openssh-client openssh-server iptables
   # benchmarks
   wrk
   # the host-step tests lint every generated script

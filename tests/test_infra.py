@@ -417,6 +417,9 @@ BAD_HOSTS = [
      "(pulumi config set --secret raindrop:sshPrivateKey < key)"),
     ({"dbPassword": "short"},
      "raindrop:dbPassword: must be 16-256 characters of A-Z a-z 0-9 . _ - (the value is not shown)"),
+    # Passes the secret rule, but bcrypt (the admin htpasswd) reads only 72 bytes: refused before any apply.
+    ({"adminPassword": "a" * 73},
+     "raindrop:adminPassword: is longer than bcrypt's 72 bytes (the admin site's htpasswd); the value is not shown"),
 ]
 
 

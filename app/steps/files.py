@@ -9,14 +9,9 @@ to render, so the Pulumi program gets them as plain text; only secret_files() ne
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
-
-import bcrypt
 
 from app import render
 from app.steps.config import ALL_SECRET_NAMES, LOCAL_ADDRESSES, HostConfig, HostFile
@@ -37,8 +32,6 @@ SYSTEM_SERVICES = {
 # nginx's workers check the admin's basic auth, so the htpasswd is readable by their group only.
 HTPASSWD_OWNER = "root:www-data"
 
-_STD_B64 = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
-_BCRYPT_B64 = b"./ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
 
 
 @dataclass(frozen=True)
@@ -106,17 +99,6 @@ def public_files(values: Mapping[str, Any]) -> PublicFiles:
     )
 
 
-def htpasswd_line(user: str, password: str, secret_key: str) -> str:
-    """A bcrypt htpasswd line whose salt comes from the secret key, so the same inputs give the same text.
-
-    (render.htpasswd_line draws a fresh salt each time, which would make every `pulumi up` see a change.)
-    """
-    salt_bytes = hmac.new(secret_key.encode(), b"raindrop admin htpasswd", hashlib.sha256).digest()[:16]
-    salt = b"$2b$%02d$" % render.HTPASSWD_BCRYPT_ROUNDS
-    salt += base64.b64encode(salt_bytes).translate(bytes.maketrans(_STD_B64, _BCRYPT_B64))[:22]
-    return f"{user}:{bcrypt.hashpw(password.encode(), salt).decode()}\n"
-
-
 def _check_fillable(values: Mapping[str, Any], secrets: Mapping[str, str], generated: Collection[str]) -> None:
     """Refuse a template that uses a host-generated secret in a form the host cannot fill in.
 
@@ -160,7 +142,7 @@ def secret_files(values: Mapping[str, Any], secrets: Mapping[str, str],
     if {"admin_password", "secret_key"} & set(generated):
         htpasswd = f"{merged['raindrop_admin_user']}:{HTPASSWD_PLACEHOLDER}\n"
     else:
-        htpasswd = htpasswd_line(merged["raindrop_admin_user"], secrets["admin_password"], secrets["secret_key"])
+        htpasswd = render.htpasswd_line(merged["raindrop_admin_user"], secrets["admin_password"], secrets["secret_key"])
     files.append(
         HostFile(
             path=merged["raindrop_admin_htpasswd_file"],
