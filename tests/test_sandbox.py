@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import resource
 import subprocess
 import sys
 import time
@@ -19,7 +20,7 @@ import pytest
 
 from app.executor import ScriptFailed, SshExecutor, wait_for_port
 from app.sandbox import network, proxy
-from app.sandbox.host import NSPAWN_RUN_DIRS, Sandbox
+from app.sandbox.host import HOST_NOFILE_LIMIT, NSPAWN_RUN_DIRS, Sandbox
 from app.sandbox.mirror import find_mirror
 from app.sandbox.settings import SandboxSettings
 from app.sandbox.system import SandboxError
@@ -52,6 +53,12 @@ def lines():
 def ssh(sandbox, lines):
     with SshExecutor(sandbox.target(), echo=lines.append) as executor:
         yield executor
+
+
+def can_raise_limits() -> bool:
+    """Whether this process holds CAP_SYS_RESOURCE (bit 24 of its effective capabilities)."""
+    effective = next(line for line in Path("/proc/self/status").read_text().splitlines() if line.startswith("CapEff"))
+    return bool(int(effective.split()[1], 16) >> 24 & 1)
 
 
 def assert_gone(host: Sandbox) -> None:
@@ -257,6 +264,12 @@ def test_host_boots_systemd_as_pid_1_and_sees_only_its_own_processes(ssh, sandbo
     assert len(pids) < 30
     inside = {entry["pid"] for entry in sandbox.process_table()}
     assert sandbox.init_pid() in inside
+    # systemd gets the hard limit of open files an ECS kernel gives it, or this machine's when the machine
+    # may not raise it (no CAP_SYS_RESOURCE): what every service inside is bounded by.
+    machine_hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    expected = str(HOST_NOFILE_LIMIT if can_raise_limits() else min(HOST_NOFILE_LIMIT, machine_hard))
+    limits = Path(f"/proc/{sandbox.init_pid()}/limits").read_text().splitlines()
+    assert next(row for row in limits if row.startswith("Max open files")).split()[3:5] == [expected, expected]
     # Outside the host's namespaces only its power loop and systemd-nspawn run.
     outside = sandbox.processes() - inside
     assert {Path(f"/proc/{pid}/comm").read_text().strip() for pid in outside} == {"bash", "systemd-nspawn"}

@@ -988,8 +988,10 @@ def verify_supervisor_dropin(tmp_path: Path, dropin: str) -> subprocess.Complete
 
 def test_supervisor_dropin_raises_the_open_file_limit_and_kills_orphans_and_systemd_accepts_it(tmp_path):
     text = render.render("supervisor-service.conf", variables())
-    settings = [line for line in text.splitlines() if not line.startswith("#")]
-    assert settings == ["[Service]", "LimitNOFILE=65536", "KillMode=mixed"]
+    settings = [line for line in text.splitlines() if line and not line.startswith("#")]
+    assert settings == [
+        "[Unit]", "After=mariadb.service redis-server.service", "[Service]", "LimitNOFILE=65536", "KillMode=mixed",
+    ]
     # What the drop-in overrides: Debian's unit leaves a killed supervisord's programs running.
     assert "KillMode=process" in DEBIAN_SUPERVISOR_UNIT.read_text().splitlines()
     result = verify_supervisor_dropin(tmp_path, text)

@@ -28,6 +28,8 @@ PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 # No host step should take this long (provision's apt is about a minute): a hung one fails instead.
 SCRIPT_TIMEOUT = 600.0
 POWER_PROGRAM = Path(__file__).with_name("power.sh")
+# systemd's own hard limit of open files on a systemd machine (its default since v240), as on ECS.
+HOST_NOFILE_LIMIT = 524288
 # From nspawn's start to systemd's "running" (or "degraded"): about 3 s here; generous for a loaded machine.
 BOOT_TIMEOUT = 120.0
 # nspawn's state directories for a machine; a power cut leaves them behind (they hold no mount).
@@ -273,6 +275,9 @@ class Sandbox:
             f"--directory={settings.root}", f"--machine={settings.hostname}",
             f"--network-namespace-path=/run/netns/{settings.netns}",
             "--console=pipe", "--resolv-conf=off", "--timezone=off", "--link-journal=no",
+            # An ECS kernel gives systemd a hard limit of 524288 open files. Raising a hard limit needs
+            # CAP_SYS_RESOURCE, which the build machine lacks: there the host keeps the machine's (20000).
+            f"--rlimit=RLIMIT_NOFILE={HOST_NOFILE_LIMIT}",
         ]  # fmt: skip
 
     def _start_power(self) -> None:

@@ -244,13 +244,21 @@ def test_host_boots_systemd_and_every_service_of_the_stack_is_an_active_unit(ssh
     assert ssh.run(Script("pid1", "cat /proc/1/comm")).stdout.strip() == "systemd"
 
 
+def open_files_limit(pid: int) -> list[str]:
+    """The soft and hard `Max open files` of a process, from the machine's /proc."""
+    limits = Path(f"/proc/{pid}/limits").read_text().splitlines()
+    return next(row for row in limits if row.startswith("Max open files")).split()[3:5]
+
+
 def test_web_and_worker_processes_may_hold_tens_of_thousands_of_files(sandbox):
-    # systemd's default soft limit is 1,024; the supervisor drop-in (config/supervisor-limits.conf.j2) raises it.
+    # systemd's default soft limit is 1,024; the supervisor drop-in (config/supervisor-service.conf.j2) asks for
+    # 65536. systemd cannot give more than its own hard limit: 524288 on ECS, this machine's on a sandbox host.
+    ceiling = int(open_files_limit(sandbox.init_pid())[1])
+    expected = str(min(65536, ceiling))
+    assert int(expected) >= 16384, f"the host's systemd may hold only {ceiling} files"
     for name, processes in app_processes(sandbox).items():
         for process in processes:
-            limits = Path(f"/proc/{process['pid']}/limits").read_text()
-            line = next(row for row in limits.splitlines() if row.startswith("Max open files"))
-            assert line.split()[3:5] == ["65536", "65536"], f"{name} {process['pid']}: {line}"
+            assert open_files_limit(process["pid"]) == [expected, expected], f"{name} {process['pid']}"
 
 
 # -- redeploys -------------------------------------------------------------------------------------------
