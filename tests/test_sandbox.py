@@ -66,6 +66,7 @@ def assert_gone(host: Sandbox) -> None:
     assert host.power_pid() is None
     assert not any((parent / settings.hostname).exists() for parent in NSPAWN_RUN_DIRS)
     assert host._nspawn_leftovers() == []
+    assert host.cgroup_dirs() == []
     assert not settings.directory.exists()
     assert not network.netns_exists(settings)
     assert not network.veth_exists(settings)
@@ -273,6 +274,16 @@ def test_host_boots_systemd_as_pid_1_and_sees_only_its_own_processes(ssh, sandbo
     # Outside the host's namespaces only its power loop and systemd-nspawn run.
     outside = sandbox.processes() - inside
     assert {Path(f"/proc/{pid}/comm").read_text().strip() for pid in outside} == {"bash", "systemd-nspawn"}
+
+
+def test_host_has_a_cgroup_of_its_own(sandbox):
+    # Two hosts' systemd must never share a cgroup: each would see, and fail to kill, the other's processes.
+    expected = f"/raindrop-sandbox/{sandbox.settings.name}/payload/init.scope"
+    paths = {}
+    for line in Path(f"/proc/{sandbox.init_pid()}/cgroup").read_text().splitlines():
+        _number, controllers, path = line.split(":", 2)
+        paths[controllers] = path
+    assert (paths[""], paths["name=systemd"]) == (expected, expected)
 
 
 def test_crash_then_boot_brings_enabled_services_back(sandbox):

@@ -35,6 +35,9 @@ BOOT_TIMEOUT = 120.0
 # nspawn's state directories for a machine; a power cut leaves them behind (they hold no mount).
 NSPAWN_RUN_DIRS = (Path("/run/systemd/nspawn/propagate"), Path("/run/systemd/nspawn/unix-export"))
 NSPAWN_LOCKS = Path("/run/systemd/nspawn/locks")
+# Where power.sh makes each host's cgroup, in the hierarchies systemd uses (v2, and v1's name=systemd).
+CGROUP_PARENT = "raindrop-sandbox"
+CGROUP_ROOTS = (Path("/sys/fs/cgroup/unified"), Path("/sys/fs/cgroup/systemd"), Path("/sys/fs/cgroup"))
 
 
 def _mount_points() -> list[str]:
@@ -262,6 +265,24 @@ class Sandbox:
         self.settings.known_hosts.write_text("".join(lines))
 
     # -- boot, reboot and crash ------------------------------------------------------------------------
+    @property
+    def cgroup(self) -> str:
+        """The host's own cgroup (power.sh makes it): without one, every host's systemd would share /payload."""
+        return f"{CGROUP_PARENT}/{self.settings.name}"
+
+    def cgroup_dirs(self) -> list[Path]:
+        """The host's cgroup directories in the machine's hierarchies that exist."""
+        return [root / self.cgroup for root in CGROUP_ROOTS if (root / self.cgroup).is_dir()]
+
+    def _remove_cgroups(self) -> None:
+        # A cgroup goes with rmdir once it holds no process, its children first.
+        for top in self.cgroup_dirs():
+            for directory in sorted((d for d in top.rglob("*") if d.is_dir()), key=lambda d: -len(d.parts)):
+                directory.rmdir()
+            top.rmdir()
+            with contextlib.suppress(OSError):  # the parent stays while another host has its cgroup in it
+                top.parent.rmdir()
+
     def nspawn_args(self) -> list[str]:
         """systemd-nspawn's arguments: boot the root's systemd inside the host's own network namespace.
 
@@ -282,7 +303,7 @@ class Sandbox:
 
     def _start_power(self) -> None:
         self._power_pid_file.unlink(missing_ok=True)
-        argv = ["/bin/bash", str(POWER_PROGRAM), str(self._power_pid_file), *self.nspawn_args()]
+        argv = ["/bin/bash", str(POWER_PROGRAM), str(self._power_pid_file), self.cgroup, *self.nspawn_args()]
         with self.console_log.open("ab") as console:
             power = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=console, stderr=console,
                                      start_new_session=True)  # fmt: skip
@@ -359,6 +380,7 @@ class Sandbox:
         left = self.mounts()
         if left:
             raise SandboxError(f"sandbox {settings.name}: still mounted, not deleting files: {', '.join(left)}")
+        self._remove_cgroups()
         for leftover in self._nspawn_leftovers():
             if str(leftover) not in _mount_points():
                 run(["rm", "-rf", "--one-file-system", str(leftover)])
