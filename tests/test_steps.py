@@ -18,6 +18,7 @@ import pytest
 from test_release import Fixture, write_client_build, write_server_project
 
 from app.steps import Bundle, HostConfig, HostFile, deploy, provision, rollback, write_secrets
+from app.steps.backup import backup_command, restore_command
 from app.steps.files import host_config, public_files, secret_files
 
 SECRETS = {
@@ -291,7 +292,8 @@ def test_rollback_command_is_installed_by_deploy_and_printable():
 
 def every_script():
     cfg = config(apt_proxy="http://10.0.0.1:3128", apt_mirror="http://mirror.example/debian")
-    return [write_secrets(cfg, SECRETS, secret_files(TEMPLATE_VALUES, SECRETS)), *all_scripts(cfg)]
+    return [write_secrets(cfg, SECRETS, secret_files(TEMPLATE_VALUES, SECRETS)), *all_scripts(cfg),
+            backup_command(cfg), restore_command(cfg)]
 
 
 @pytest.mark.parametrize("script", every_script(), ids=lambda s: s.name + ("-named" if "TARGET=2" in s.body else ""))
