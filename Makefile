@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 PYTEST := $(PY) -m pytest
 
-.PHONY: help deps setup services lint test test-infra test-templates test-deploy release rollback-script test-server test-client test-client-e2e test-sandbox test-e2e test-bench-smoke bench-pulumi bench chaos sandbox sandbox-down
+.PHONY: help deps setup services lint test test-infra test-templates test-deploy release rollback-script test-server test-client test-client-e2e test-sandbox test-e2e test-e2e-systemd test-bench-smoke bench-pulumi bench chaos sandbox sandbox-down
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -80,5 +80,8 @@ sandbox-down: setup ## remove the sandbox host and everything it made
 test-sandbox: setup ## the sandbox host and the SSH executor (root)
 	$(PYTEST) -q tests/test_sandbox.py
 
-test-e2e: setup ## a fresh sandbox host: provision + deploy, then the site, admin, host, redeploys, recovery (root)
-	$(PYTEST) -q tests/e2e
+test-e2e: setup ## a fresh sandbox host: provision + deploy, then backups, the site, admin, host, redeploys, recovery (root)
+	$(PYTEST) -q tests/e2e --ignore=tests/e2e/test_backup_timer.py
+
+test-e2e-systemd: setup ## the backup timer on a sandbox host that boots systemd (not today's chroot) (root)
+	$(PYTEST) -q tests/e2e/test_backup_timer.py
