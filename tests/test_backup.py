@@ -244,7 +244,7 @@ def test_backup_writes_one_root_only_archive_with_its_manifest_and_checksum(host
         "label manual",
         "database raindrop",
         "release none",
-        "alembic 0001 ",
+        "alembic 0001",
         *(f"file {member} {len(inside[member])} {hashlib.sha256(inside[member]).hexdigest()}"
           for member in ("db.sql", "uploads.tar")),
     ]

@@ -38,13 +38,13 @@ NAME="raindrop-$(date -u +%Y%m%dT%H%M%SZ)-$LABEL"
 ARCHIVE="$BACKUP_DIR/$NAME.tar.gz"
 WORK=$(mktemp -d "$BACKUP_DIR/.work.XXXXXX")
 # A failed backup leaves no half-written archive behind.
-trap 'rm -rf "$WORK" "$ARCHIVE.tmp"' EXIT
+trap 'rm -rf "$WORK" "$ARCHIVE.tmp" "$ARCHIVE.sha256.tmp"' EXIT
 
 log "backup $NAME: database $DB_NAME"
 mariadb-dump --protocol=socket --user=root --single-transaction --routines --triggers --hex-blob \
   --default-character-set=utf8mb4 "$DB_NAME" > "$WORK/db.sql" || die "mariadb-dump of $DB_NAME failed"
 alembic=$(mariadb --protocol=socket --user=root --batch --skip-column-names \
-  -e "SELECT version_num FROM alembic_version" "$DB_NAME" 2>/dev/null | tr '\n' ' ' || true)
+  -e "SELECT version_num FROM alembic_version" "$DB_NAME" 2>/dev/null | paste -sd ' ' - || true)
 
 log "backup $NAME: uploads $UPLOADS_DIR"
 [ -d "$UPLOADS_DIR" ] || die "$UPLOADS_DIR is missing: provision makes it"
