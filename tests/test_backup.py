@@ -201,8 +201,9 @@ class BackupHost:
     def names(self) -> list[str]:
         return sorted(p.name for p in self.backups.iterdir() if not p.name.startswith("."))
 
-    def state(self) -> dict[str, str]:
-        files = {str(p.relative_to(self.uploads)): hashlib.sha256(p.read_bytes()).hexdigest()
+    def state(self) -> dict[str, object]:
+        files = {str(p.relative_to(self.uploads)): (hashlib.sha256(p.read_bytes()).hexdigest(),
+                                                     oct(p.stat().st_mode & 0o777))
                  for p in sorted(self.uploads.rglob("*")) if p.is_file()}
         return {"db": self.db.read_text(), **files}
 
@@ -270,6 +271,7 @@ def test_a_bad_label_is_refused_naming_the_rule(host):
 
 def test_restore_round_trip_verifies_then_stops_restores_starts_in_that_order(host):
     (host.uploads / "kept.png").write_bytes(b"kept")
+    (host.uploads / "kept.png").chmod(0o644)  # nginx reads uploads: the restore keeps their modes
     before = host.state()
     name = host.backup()
     host.db.write_text("CREATE TABLE posts; INSERT 1; INSERT 2;\n")

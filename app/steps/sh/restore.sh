@@ -84,7 +84,8 @@ log "verified: $(grep -E '^(created|release|alembic) ' "$WORK/MANIFEST" | tr '\n
 log "uploads unpacked beside $UPLOADS_DIR"
 rm -rf "$UPLOADS_NEW"
 install -d -m 755 -o "$APP_USER" -g "$APP_USER" "$UPLOADS_NEW"
-tar -xf "$WORK/uploads.tar" -C "$UPLOADS_NEW" --no-same-owner --no-same-permissions
+# Modes as backed up (nginx reads the uploads; the umask of 077 above must not apply), owner the app user.
+tar -xf "$WORK/uploads.tar" -C "$UPLOADS_NEW" --no-same-owner --same-permissions
 chown -R "$APP_USER:$APP_USER" "$UPLOADS_NEW"
 chmod 755 "$UPLOADS_NEW"
 
