@@ -37,8 +37,9 @@ def release_for(cfg: StackConfig) -> release.Release:
 def template_values(infra: Infra) -> pulumi.Output[dict[str, Any]]:
     """The config/ template variables this stack sets (config/defaults.yml documents the rest).
 
-    On one host everything is local. In scale-out the app reaches RDS and KVStore, and stores uploads in the
-    bucket's uploads/ prefix with the key that may write only there.
+    On one host everything is local, and the backups are copied to the bucket's private backups/ prefix with the
+    instance's RAM role. In scale-out the app reaches RDS and KVStore, and stores uploads in the bucket's uploads/
+    prefix with the key that may write only there.
     """
     cfg = infra.config
     values: dict[str, Any] = {

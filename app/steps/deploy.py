@@ -1,8 +1,8 @@
 """deploy: one release, the Capistrano/Deployer life cycle, as one bash script.
 
 lock → unpack into releases/<timestamp>-<hash> → venv (shared per dependency hash) → config files →
-shared uploads linked → migrations → atomic switch → graceful reload → health gate (switch back on
-failure) → keep the last N → unlock.
+shared uploads linked → (a backup, when migrations run on a live database) migrations → atomic switch →
+graceful reload → health gate (switch back on failure) → keep the last N → unlock.
 
 Release layout (what config templates point at, through /srv/raindrop/current):
   client/                  the client build: nginx root
