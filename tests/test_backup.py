@@ -389,3 +389,46 @@ def test_every_backup_template_is_placed_by_provision_not_carried_by_releases():
     for spec in render.HOST_FILES:
         if spec.template in ("backup.conf", "raindrop-backup.service", "raindrop-backup.timer"):
             assert spec.path not in app_paths
+
+
+def test_a_backup_not_on_the_host_is_fetched_from_the_bucket_then_verified_and_restored(tmp_path):
+    host = BackupHost(tmp_path / "host", bucket="raindrop-dev-abc")
+    _fake_python(host, 0)
+    (host.uploads / "kept.png").write_bytes(b"kept")
+    before = host.state()
+    name = host.backup()
+    # The bucket holds the copy; this host has lost its own (a replacement host, say).
+    remote = tmp_path / "bucket"
+    remote.mkdir()
+    for path in host.backups.glob(f"{name}.*"):
+        path.rename(remote / path.name)
+    # The uploader's stand-in: logs its arguments and "downloads" into the directory it is given last.
+    (host.root / "srv" / "current" / "venv" / "bin" / "python").write_text(
+        f'#!/bin/bash\necho "python $*" >> "$STUB_LOG"\nfor last; do :; done; cp {remote}/{name}.* "$last"\n'
+    )
+    host.db.write_text("lost\n")
+    result = host.command("raindrop-restore", name)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"{name} is not on this host: fetching it from oss://raindrop-dev-abc/backups/" in result.stdout
+    assert host.log.read_text().splitlines()[0] == (
+        f"python {host.root}/lib/backup_oss.py --endpoint https://oss-cn-hangzhou-internal.aliyuncs.com "
+        f"--bucket raindrop-dev-abc --prefix backups/ --role raindrop-backup get {name} {host.backups}"
+    )
+    assert host.state() == before
+
+
+def test_a_fetched_copy_that_was_altered_is_refused_like_a_local_one(tmp_path):
+    host = BackupHost(tmp_path / "host", bucket="raindrop-dev-abc")
+    _fake_python(host, 0)
+    name = host.backup()
+    remote = tmp_path / "bucket"
+    remote.mkdir()
+    for path in host.backups.glob(f"{name}.*"):
+        path.rename(remote / path.name)
+    archive = remote / f"{name}.tar.gz"
+    archive.write_bytes(archive.read_bytes()[:-10])
+    (host.root / "srv" / "current" / "venv" / "bin" / "python").write_text(
+        f'#!/bin/bash\nfor last; do :; done; cp {remote}/{name}.* "$last"\n'
+    )
+    host.db.write_text("newer state\n")
+    _refused(host, name, "the archive does not match its sha256 (truncated or altered)")

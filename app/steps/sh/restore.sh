@@ -1,5 +1,6 @@
 # shellcheck shell=bash
 # raindrop-restore NAME: put a backup of raindrop-backup back, database and uploads, and the site live again.
+# A NAME not kept on this host is fetched from the bucket's backups/ prefix first, when there is a bucket.
 #
 # Sourced into the command app/steps/backup.py builds, after the shared prelude (log, die, take_lock,
 # ensure_supervisor, healthy, …) and BACKUP_CONF, LOCAL_DB, LOCAL_REDIS, DB_CREATE_OPTIONS.
@@ -31,13 +32,24 @@ NAME=${NAME%.tar.gz}
 [[ $NAME =~ ^raindrop-[0-9]{8}T[0-9]{6}Z-[a-z0-9-]+$ ]] ||
   die "'$NAME' is not a backup name like raindrop-20260101T033000Z-daily"
 ARCHIVE="$BACKUP_DIR/$NAME.tar.gz"
-[ -f "$ARCHIVE" ] || die "no backup $NAME in $BACKUP_DIR; kept: $(kept_backups)"
 
+umask 077
 take_lock # no deploy or rollback meanwhile
+install -d -m 700 -o root -g root "$BACKUP_DIR"
 exec 8>"$BACKUP_DIR/.lock"
 flock -w "$BACKUP_LOCK_WAIT" 8 || die "another backup or restore holds $BACKUP_DIR/.lock"
 
-umask 077
+# Not on this host (a replacement for a lost one): its off-host copy, when there is a bucket. The copy goes
+# through the same checks below as a local archive.
+if [ ! -f "$ARCHIVE" ] && [ -n "$OSS_BUCKET" ]; then
+  [ -x "$CURRENT/venv/bin/python" ] || die "no backup $NAME here, and no deployed release whose python could fetch it"
+  log "$NAME is not on this host: fetching it from oss://$OSS_BUCKET/$OSS_PREFIX"
+  "$CURRENT/venv/bin/python" "$OSS_UPLOADER" --endpoint "$OSS_ENDPOINT" --bucket "$OSS_BUCKET" \
+    --prefix "$OSS_PREFIX" --role "$OSS_RAM_ROLE" get "$NAME" "$BACKUP_DIR" ||
+    die "no backup $NAME in $BACKUP_DIR, and fetching it from oss://$OSS_BUCKET/$OSS_PREFIX failed"
+fi
+[ -f "$ARCHIVE" ] || die "no backup $NAME in $BACKUP_DIR; kept: $(kept_backups)"
+
 WORK=$(mktemp -d "$BACKUP_DIR/.restore.XXXXXX")
 UPLOADS_NEW="$(dirname "$UPLOADS_DIR")/.uploads.restore"
 UPLOADS_OLD="$(dirname "$UPLOADS_DIR")/.uploads.old"
