@@ -92,5 +92,6 @@ sandbox-down: setup ## remove the sandbox host and everything it made
 test-sandbox: setup ## the sandbox host and the SSH executor (root)
 	$(PYTEST) -q tests/test_sandbox.py
 
-test-e2e: setup ## a fresh sandbox host: provision + deploy, then the site, admin, host, redeploys, recovery (root)
+test-e2e: setup ## a fresh sandbox host: provision + deploy, then backups, the site, admin, host, redeploys, recovery (root)
 	$(PYTEST) -q tests/e2e
+

@@ -8,6 +8,11 @@ The rule lives here so there is one copy of it and the layers stay one way (app 
 from __future__ import annotations
 
 import re
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import yaml
 
 # Letters, digits and . _ - only: a value then needs no quoting in a database URL, a SQL string, a shell
 # word or redis.conf. Generate them so (e.g. pulumi_random RandomPassword with special=False).
@@ -18,3 +23,16 @@ SAFE_SECRET_RULE = "must be 16-256 characters of A-Z a-z 0-9 . _ -"  # noqa: S10
 # bcrypt reads only the first 72 bytes of a password. The admin password is hashed with bcrypt for nginx's
 # basic auth (app.render.htpasswd_line), so a longer one is refused rather than silently cut.
 BCRYPT_MAX_BYTES = 72
+
+# The host's documented defaults: every template variable and its default (app.render renders with them).
+DEFAULTS_FILE = Path(__file__).resolve().parent / "config" / "defaults.yml"
+
+
+@cache
+def _defaults() -> dict[str, Any]:
+    return yaml.safe_load(DEFAULTS_FILE.read_text())
+
+
+def template_default(name: str) -> Any:
+    """The default of one template variable, for the cloud half (which must not import app.render)."""
+    return _defaults()[name]

@@ -23,7 +23,7 @@ from app.steps import SECRET_NAMES, Bundle, HostConfig
 from app.steps.secrets import read_secret_command
 from infra.config import StackConfig
 from infra.stack import ADMIN_USER, Infra
-from infra.storage import ASSET_PREFIX
+from infra.storage import ASSET_PREFIX, BACKUP_PREFIX
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -41,8 +41,9 @@ def release_for(cfg: StackConfig) -> release.Release:
 def template_values(infra: Infra) -> pulumi.Output[dict[str, Any]]:
     """The config/ template variables this stack sets (config/defaults.yml documents the rest).
 
-    On one host everything is local. In scale-out the app reaches RDS and KVStore, and stores uploads in the
-    bucket's uploads/ prefix with the key that may write only there.
+    On one host everything is local, and the backups are copied to the bucket's private backups/ prefix with the
+    instance's RAM role. In scale-out the app reaches RDS and KVStore, and stores uploads in the bucket's uploads/
+    prefix with the key that may write only there.
     """
     cfg = infra.config
     values: dict[str, Any] = {
@@ -50,9 +51,25 @@ def template_values(infra: Infra) -> pulumi.Output[dict[str, Any]]:
         "raindrop_admin_port": cfg.admin_port,
         "raindrop_admin_cidrs": list(cfg.admin_cidrs),
     }
-    if infra.backends is None:
-        return pulumi.Output.from_input(values)
+    if cfg.backup_time is not None:
+        values["raindrop_backup_time"] = cfg.backup_time
     storage = infra.storage
+    if infra.backends is None:
+        writer = infra.backup_writer
+        if writer is None:
+            return pulumi.Output.from_input(values)
+        # The single host copies each backup to the bucket's private prefix with its RAM role's credentials.
+        return pulumi.Output.all(
+            bucket=storage.bucket.id, endpoint=storage.bucket.intranet_endpoint, role=writer.role_name
+        ).apply(
+            lambda a: {
+                **values,
+                "raindrop_backup_oss_endpoint": f"https://{a['endpoint']}",
+                "raindrop_backup_oss_bucket": a["bucket"],
+                "raindrop_backup_oss_prefix": BACKUP_PREFIX,
+                "raindrop_backup_oss_ram_role": a["role"],
+            }
+        )
     return pulumi.Output.all(
         db_host=infra.backends.db_host,
         redis_host=infra.backends.redis_host,
@@ -163,6 +180,7 @@ def deploy(infra: Infra) -> Deployment:
             bundle_path=str(bundle.path),
             secrets=secrets,
             client_index=base.apply(lambda b: rewrite_index(html, assets, b)),
-            after=[uploaded],
+            # The deploy's pre-migration backup copies itself to the bucket: the role must be on the host first.
+            after=[uploaded, *(infra.backup_writer.attachments if infra.backup_writer else [])],
         ),
     )

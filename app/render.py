@@ -11,6 +11,7 @@ import base64
 import hashlib
 import hmac
 import ipaddress
+import re
 import shlex
 import urllib.parse
 from collections.abc import Mapping
@@ -62,6 +63,9 @@ HOST_FILES: tuple[HostFile, ...] = (
     HostFile("redis.conf", "/etc/redis/redis.conf", 0o640, "redis", "redis"),
     HostFile("logrotate", "/etc/logrotate.d/raindrop", 0o644),
     HostFile("raindrop.env", "/etc/raindrop/raindrop.env", 0o600, "raindrop", "raindrop"),
+    HostFile("backup.conf", "/etc/raindrop/backup.conf", 0o644),
+    HostFile("raindrop-backup.service", "/etc/systemd/system/raindrop-backup.service", 0o644),
+    HostFile("raindrop-backup.timer", "/etc/systemd/system/raindrop-backup.timer", 0o644),
 )
 
 
@@ -146,6 +150,11 @@ def config_variables(given: Mapping[str, Any], defaults: Mapping[str, Any] | Non
     return merged
 
 
+_AT_LEAST_ONE = ("raindrop_gunicorn_processes", "raindrop_backup_keep", "raindrop_backup_lock_wait")
+_DAILY_TIME = re.compile(r"([01][0-9]|2[0-3]):[0-5][0-9]")
+_OSS_PREFIX = re.compile(r"[a-z0-9][a-z0-9_-]*/")
+
+
 def _check_value(name: str, value: object, default: object) -> None:
     """Refuses a value of another type than its default, or one that would break a line-based config."""
     if default is not None and type(value) is not type(default):
@@ -153,8 +162,12 @@ def _check_value(name: str, value: object, default: object) -> None:
     values = value if isinstance(value, list) else [value]
     if any(isinstance(v, str) and ("\n" in v or "\r" in v) for v in values):
         raise ConfigError(f"template variable {name!r} holds a line break")
-    if name == "raindrop_gunicorn_processes" and value < 1:  # type: ignore[operator]
+    if name in _AT_LEAST_ONE and value < 1:  # type: ignore[operator]
         raise ConfigError(f"template variable {name!r} must be at least 1")
+    if name == "raindrop_backup_time" and not _DAILY_TIME.fullmatch(str(value)):
+        raise ConfigError(f"template variable {name!r}: {value!r} is not a time of day HH:MM (UTC), e.g. '03:30'")
+    if name == "raindrop_backup_oss_prefix" and not _OSS_PREFIX.fullmatch(str(value)):
+        raise ConfigError(f"template variable {name!r}: {value!r} must be a key prefix like 'backups/'")
     if name == "raindrop_admin_cidrs":
         if not isinstance(value, list) or not value:
             raise ConfigError(f"template variable {name!r} must be a non-empty list of CIDRs")

@@ -17,7 +17,7 @@ from urllib.parse import urlparse
 import pulumi
 from pulumi.runtime.config import is_config_secret
 
-from contracts import BCRYPT_MAX_BYTES, SAFE_SECRET, SAFE_SECRET_RULE
+from contracts import BCRYPT_MAX_BYTES, SAFE_SECRET, SAFE_SECRET_RULE, template_default
 
 NAMESPACE = "raindrop"
 
@@ -39,6 +39,10 @@ PASSWORD_KEYS = ("dbPassword", "adminPassword", "redisPassword")
 DEFAULT_ADMIN_PORT = 8090
 DEFAULT_SSH_USER = "root"
 DEFAULT_SSH_PORT = 22
+# RDS keeps backups 7-730 days; the bucket's backup copies expire after the same number.
+BACKUP_DAYS_RANGE = (7, 730)
+DEFAULT_BACKUP_DAYS = 30
+_BACKUP_TIME = re.compile(r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
 _HOSTNAME = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 # A host's address may also be a single label ("web1" from /etc/hosts or a resolver's search domain).
 _HOST_NAME = re.compile(r"^(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$")
@@ -95,6 +99,15 @@ class StackConfig:
     def existing_hosts(self) -> bool:
         """Deploy to `hosts` only: no cloud resource, no generated key or password resource."""
         return bool(self.hosts)
+
+    backup_time: str | None = None  # HH:MM UTC; None: config/defaults.yml's raindrop_backup_time
+    backup_days: int = 30
+
+    @property
+    def rds_backup_window(self) -> str:
+        """RDS takes whole-hour windows: the hour that holds backupTime (or the default's)."""
+        hour = int((self.backup_time or template_default("raindrop_backup_time")).split(":")[0])
+        return f"{hour:02d}:00Z-{(hour + 1) % 24:02d}:00Z"
 
     @property
     def scale_out(self) -> bool:
@@ -284,6 +297,16 @@ def parse(raw: Mapping[str, object], stack: str = "dev") -> StackConfig:
             "enableCdn", "needs the stack's own OSS bucket, which raindrop:hosts does not create; nginx serves "
             "the assets on each host",
         )
+    backup_time = raw.get("backupTime")
+    if backup_time is not None and not _BACKUP_TIME.match(str(backup_time).strip()):
+        raise ConfigError("backupTime", f"{backup_time!r} is not a time of day HH:MM in UTC, e.g. 03:30")
+    try:
+        backup_days = int(str(raw.get("backupDays", DEFAULT_BACKUP_DAYS)))
+    except ValueError:
+        raise ConfigError("backupDays", f"{raw.get('backupDays')!r} is not a whole number of days") from None
+    if not BACKUP_DAYS_RANGE[0] <= backup_days <= BACKUP_DAYS_RANGE[1]:
+        raise ConfigError("backupDays", f"{backup_days} is outside {BACKUP_DAYS_RANGE[0]}-{BACKUP_DAYS_RANGE[1]} "
+                          "(what RDS keeps)")
 
     instance_type = str(raw.get("instanceType", "ecs.e-c1m2.large")).strip()
     if not instance_type.startswith("ecs."):
@@ -311,12 +334,14 @@ def parse(raw: Mapping[str, object], stack: str = "dev") -> StackConfig:
         apt_mirror=str(apt_mirror).rstrip("/") if apt_mirror else None,
         release_archive=archive_path,
         hosts=hosts,
+        backup_time=str(backup_time).strip() if backup_time is not None else None,
+        backup_days=backup_days,
     )
 
 
 _PLAIN_KEYS = (
     "instanceType", "imageId", "zoneId", "vpcCidr", "vswitchCidr", "adminPort", "enableCdn", "cdnDomain",
-    "siteDomain", "instanceCount", "aptMirror", "releaseArchive",
+    "siteDomain", "instanceCount", "aptMirror", "releaseArchive", "backupTime", "backupDays",
 )
 _LIST_KEYS = ("adminCidrs", "sshCidrs")
 _JSON_KEYS = ("hosts",)

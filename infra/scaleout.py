@@ -17,6 +17,7 @@ from pulumi_alicloud import kvstore, ram, rds, slb
 HEALTH_PATH = "/api/health"
 DB_NAME = "raindrop"
 DB_USER = "raindrop"
+EVERY_DAY = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 
 
 @dataclass
@@ -80,6 +81,8 @@ class DatabaseArgs:
     zone_id: pulumi.Input[str]
     allowed_cidrs: Sequence[pulumi.Input[str]]
     password: pulumi.Output[str]
+    backup_window: str = "03:00Z-04:00Z"  # UTC, whole hours (RDS's rule)
+    backup_days: int = 30
     instance_type: str = "mysql.n2.small.2c"
     storage_gb: int = 20
 
@@ -122,6 +125,15 @@ class Database(pulumi.ComponentResource):
             account_name=self.account.account_name,
             privilege="ReadWrite",
             db_names=[self.database.data_base_name],
+            opts=child,
+        )
+        # The database lives here, not on a host: RDS backs it up daily in the window and keeps it for the days.
+        self.backup_policy = rds.BackupPolicy(
+            f"{name}-backups",
+            instance_id=self.instance.id,
+            preferred_backup_periods=list(EVERY_DAY),
+            preferred_backup_time=args.backup_window,
+            backup_retention_period=args.backup_days,
             opts=child,
         )
         self.host = self.instance.connection_string

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_alicloud as alicloud
 
+from infra.backup import BackupWriter, BackupWriterArgs
 from infra.config import StackConfig
 from infra.hosts import existing_hosts
 from infra.network import Network, NetworkArgs
@@ -23,7 +24,7 @@ from infra.scaleout import (
 )
 from infra.secrets import Secrets, SecretsArgs
 from infra.server import Host, Server, ServerArgs
-from infra.storage import ASSET_PREFIX, UPLOAD_PREFIX, Cdn, CdnArgs, Storage, StorageArgs
+from infra.storage import ASSET_PREFIX, BACKUP_PREFIX, UPLOAD_PREFIX, Cdn, CdnArgs, Storage, StorageArgs
 
 ADMIN_USER = "admin"
 
@@ -57,6 +58,7 @@ class Infra:
     cdn: Cdn | None = None
     load_balancer: LoadBalancer | None = None
     backends: ManagedBackends | None = None
+    backup_writer: BackupWriter | None = None  # single host: the role that copies backups to the bucket
     # Every top-level component, in creation order: the tests walk them to check that all is parented.
     components: list[pulumi.ComponentResource] = field(default_factory=list)
 
@@ -175,6 +177,8 @@ def build_cloud(cfg: StackConfig) -> Infra:
             bucket_prefix=f"raindrop-{cfg.stack}",
             site_origins=origins,
             public_prefixes=(ASSET_PREFIX, UPLOAD_PREFIX) if cfg.scale_out else (ASSET_PREFIX,),
+            # Only a single host backs up to the bucket; in scale-out RDS keeps the backups.
+            backup_expire_days=None if cfg.scale_out else cfg.backup_days,
         ),
         opts,
     )
@@ -191,7 +195,8 @@ def build_cloud(cfg: StackConfig) -> Infra:
         database = Database(
             "raindrop",
             DatabaseArgs(vswitch_id=network.switches[0].id, zone_id=zones[0], allowed_cidrs=allowed,
-                         password=secrets.db_password),
+                         password=secrets.db_password, backup_window=cfg.rds_backup_window,
+                         backup_days=cfg.backup_days),
             opts,
         )
         cache = Cache(
@@ -210,6 +215,15 @@ def build_cloud(cfg: StackConfig) -> Infra:
             upload_key_secret=writer.access_key_secret,
         )
 
+    backup_writer = None
+    if not cfg.scale_out:
+        backup_writer = BackupWriter(
+            "raindrop-backups",
+            BackupWriterArgs(bucket=storage.bucket.id, prefix=BACKUP_PREFIX,
+                             instance_ids=[h.instance.id for h in server.hosts]),
+            opts,
+        )
+
     return Infra(
         config=cfg,
         hosts=server.hosts,
@@ -222,7 +236,9 @@ def build_cloud(cfg: StackConfig) -> Infra:
         cdn=cdn,
         load_balancer=load_balancer,
         backends=backends,
-        components=[c for c in (network, secrets, server, load_balancer, storage, cdn) if c] + scale_out_parts,
+        backup_writer=backup_writer,
+        components=[c for c in (network, secrets, server, load_balancer, storage, cdn, backup_writer) if c]
+        + scale_out_parts,
     )
 
 

@@ -18,6 +18,8 @@ from pulumi_alicloud import cdn, oss
 
 ASSET_PREFIX = "assets/"
 UPLOAD_PREFIX = "uploads/"
+# The host's backup archives (infra/backup.py): private, whatever else the bucket policy grants.
+BACKUP_PREFIX = "backups/"
 YEAR_SECONDS = 365 * 24 * 3600
 
 
@@ -27,6 +29,8 @@ class StorageArgs:
     bucket_prefix: str
     site_origins: pulumi.Input[Sequence[pulumi.Input[str]]]
     public_prefixes: Sequence[str] = (ASSET_PREFIX,)
+    # Days a backup copy stays under BACKUP_PREFIX before OSS deletes it; None: no lifecycle rule (no backups).
+    backup_expire_days: int | None = None
 
 
 class Storage(pulumi.ComponentResource):
@@ -42,6 +46,9 @@ class Storage(pulumi.ComponentResource):
             bucket=suffix.result.apply(lambda s: f"{args.bucket_prefix}-{s}"),
             storage_class="Standard",
             server_side_encryption_rule={"sse_algorithm": "AES256"},
+            # The provider has no separate OSS lifecycle resource (ens.BucketLifecycle is ENS's edge storage);
+            # the bucket's own lifecycle_rules are the current, undeprecated way.
+            lifecycle_rules=backup_lifecycle(args.backup_expire_days) if args.backup_expire_days else None,
             tags={"project": "raindrop"},
             opts=child,
         )
@@ -74,8 +81,24 @@ class Storage(pulumi.ComponentResource):
         self.register_outputs({"bucket": self.bucket.id, "endpoint": self.endpoint})
 
 
+def backup_lifecycle(days: int) -> list[dict]:
+    """The rule that deletes backup copies `days` after they were written (and stale multipart parts)."""
+    return [
+        {
+            "id": "expire-backups",
+            "enabled": True,
+            "prefix": BACKUP_PREFIX,
+            "expirations": [{"days": days}],
+            "abort_multipart_uploads": [{"days": 1}],
+        }
+    ]
+
+
 def read_policy(bucket: str, prefixes: Sequence[str]) -> str:
-    """The bucket policy granting anonymous GetObject on the given prefixes only."""
+    """The bucket policy granting anonymous GetObject on the given prefixes only; never on the backups."""
+    for prefix in prefixes:
+        if not prefix.endswith("/") or BACKUP_PREFIX.startswith(prefix) or prefix.startswith(BACKUP_PREFIX):
+            raise ValueError(f"public prefix {prefix!r} would let browsers read {BACKUP_PREFIX} (or is not a prefix)")
     return json.dumps(
         {
             "Version": "1",

@@ -359,3 +359,31 @@ def test_teardown_uses_the_hosts_port_and_sudo(tmp_path) -> None:
                         "UserKnownHostsFile=/dev/null", "-p", "2222", "deploy@203.0.113.9", "sudo", "-n", "bash",
                         "-s"]
     assert (tmp_path / "stdin").read_text() == "echo stopping"
+
+
+def test_single_host_backs_up_to_the_bucket_with_its_role_and_scale_out_does_not() -> None:
+    run = run_program({"backupTime": "04:15"})
+    provision_script = resolve(run.constructed["raindrop-0-provision"].props["create"])[0]
+    conf = provision_script.split("/etc/raindrop/backup.conf")[0].rsplit("<<'RAINDROP_EOF'\n", 1)[1]
+    settings = [line for line in conf.splitlines() if line.startswith("OSS_")]
+    assert settings == [
+        "OSS_ENDPOINT=https://oss-cn-hangzhou-internal.aliyuncs.com",
+        "OSS_BUCKET=raindrop-dev-abcd1234",
+        "OSS_PREFIX=backups/",
+        "OSS_RAM_ROLE=raindrop-backups-role",
+    ]
+    assert "OnCalendar=*-*-* 04:15:00 UTC" in provision_script
+    assert "timer_enable raindrop-backup.timer" in provision_script
+    # No key travels for it: the role's temporary credentials come from the instance's metadata service.
+    secrets_script = resolve(run.constructed["raindrop-0-secrets"].props["create"])[0]
+    assert "backup" not in secrets_script.lower()
+    deploy = run.constructed["raindrop-0-deploy"]
+    assert "raindrop-backups-attach-0" in deploy.depends_on_names()  # the role is on before it backs up
+
+
+def test_scale_out_hosts_take_no_local_backups(three_hosts: Run) -> None:
+    provision_script = resolve(three_hosts.constructed["raindrop-1-provision"].props["create"])[0]
+    assert "raindrop-backup.timer" not in provision_script.replace('log "backup timer: none here', "")
+    assert "LOCAL_DB=no" in provision_script
+    deploy_script = resolve(three_hosts.constructed["raindrop-1-deploy"].props["create"])[0]
+    assert "no pre-migration dump here" in deploy_script

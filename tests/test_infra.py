@@ -78,6 +78,12 @@ def test_dev_graph_types_counts_parents(preview: bool) -> None:
         "alicloud:oss/bucketCors:BucketCors": 1,
         "alicloud:oss/bucketPolicy:BucketPolicy": 1,
         "alicloud:oss/bucketPublicAccessBlock:BucketPublicAccessBlock": 1,
+        # the backups' off-host copy: an ECS RAM role limited to backups/, on the instance
+        "raindrop:infra:BackupWriter": 1,
+        "alicloud:ram/role:Role": 1,
+        "alicloud:ram/policy:Policy": 1,
+        "alicloud:ram/rolePolicyAttachment:RolePolicyAttachment": 1,
+        "alicloud:ecs/ramRoleAttachment:RamRoleAttachment": 1,
         "random:index/randomString:RandomString": 1,
         "random:index/randomPassword:RandomPassword": 4,
         "tls:index/privateKey:PrivateKey": 1,
@@ -243,6 +249,10 @@ BAD_CONFIGS = [
     ({"dbPassword": "short"}, "raindrop:dbPassword", "16-256 characters"),
     ({"adminPassword": "has spaces and $ signs in it"}, "raindrop:adminPassword", "16-256 characters"),
     ({"redisPassword": "x" * 300}, "raindrop:redisPassword", "16-256 characters"),
+    ({"backupTime": "3:30"}, "raindrop:backupTime", "not a time of day HH:MM in UTC"),
+    ({"backupTime": "24:00"}, "raindrop:backupTime", "not a time of day HH:MM in UTC"),
+    ({"backupDays": 3}, "raindrop:backupDays", "outside 7-730"),
+    ({"backupDays": "a month"}, "raindrop:backupDays", "not a whole number"),
 ]
 
 
@@ -461,3 +471,60 @@ def test_infra_never_imports_app() -> None:
                 [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
             offenders += [f"{path.name}: {n}" for n in names if n == "app" or n.startswith("app.")]
     assert offenders == []
+
+
+# --- backups --------------------------------------------------------------------------------------------
+
+
+def test_single_host_backups_go_to_a_private_prefix_with_an_ecs_role_that_writes_only_there(preview: bool) -> None:
+    run = run_program({"backupDays": 14}, preview=preview)
+    (bucket,) = run.mocks.of_type("alicloud:oss/bucket:Bucket")
+    assert bucket.inputs["lifecycleRules"] == [{
+        "id": "expire-backups", "enabled": True, "prefix": "backups/", "expirations": [{"days": 14}],
+        "abortMultipartUploads": [{"days": 1}],
+    }]
+    (role,) = run.mocks.of_type("alicloud:ram/role:Role")
+    assert json.loads(role.inputs["assumeRolePolicyDocument"])["Statement"] == [
+        {"Action": "sts:AssumeRole", "Effect": "Allow", "Principal": {"Service": ["ecs.aliyuncs.com"]}}
+    ]
+    (policy,) = run.mocks.of_type("alicloud:ram/policy:Policy")
+    assert json.loads(policy.inputs["policyDocument"])["Statement"] == [{
+        "Action": ["oss:PutObject", "oss:GetObject"], "Effect": "Allow",
+        "Resource": ["acs:oss:*:*:raindrop-dev-abcd1234/backups/*"],
+    }]
+    (grant,) = run.mocks.of_type("alicloud:ram/rolePolicyAttachment:RolePolicyAttachment")
+    assert (grant.inputs["roleName"], grant.inputs["policyName"], grant.inputs["policyType"]) == (
+        role.inputs["roleName"], policy.inputs["policyName"], "Custom")
+    (attachment,) = run.mocks.of_type("alicloud:ecs/ramRoleAttachment:RamRoleAttachment")
+    assert attachment.inputs == {"instanceId": "raindrop-0-id", "ramRoleName": role.inputs["roleName"]}
+    (instance,) = run.mocks.of_type(INSTANCE)
+    assert "roleName" not in instance.inputs  # deprecated there: the attachment resource instead
+    # No access key for it anywhere: the only RAM keys are scale-out's upload writer's.
+    assert run.mocks.of_type("alicloud:ram/accessKey:AccessKey") == []
+    # Browsers never read backups/: the bucket policy grants GetObject on assets/ only.
+    (bucket_policy,) = run.mocks.of_type("alicloud:oss/bucketPolicy:BucketPolicy")
+    granted = [r for s in json.loads(bucket_policy.inputs["policy"])["Statement"] for r in s["Resource"]]
+    assert granted == ["acs:oss:*:*:raindrop-dev-abcd1234/assets/*"]
+    assert_everything_parented(run)
+
+
+def test_the_bucket_policy_refuses_a_public_prefix_that_covers_backups() -> None:
+    from infra.storage import read_policy
+
+    for prefix in ("", "backups/", "backups/daily/"):
+        with pytest.raises(ValueError, match="would let browsers read backups/"):
+            read_policy("b", ["assets/", prefix])
+
+
+def test_scale_out_sets_an_rds_backup_policy_and_no_backup_role(preview: bool) -> None:
+    run = run_program({"instanceCount": 2, "backupTime": "23:45", "backupDays": 60}, preview=preview)
+    (policy,) = run.mocks.of_type("alicloud:rds/backupPolicy:BackupPolicy")
+    assert policy.inputs == {
+        "instanceId": "raindrop-rds-id",
+        "preferredBackupPeriods": ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"],
+        "preferredBackupTime": "23:00Z-00:00Z",
+        "backupRetentionPeriod": 60,
+    }
+    assert run.mocks.of_type("alicloud:ram/role:Role") == []
+    (bucket,) = run.mocks.of_type("alicloud:oss/bucket:Bucket")
+    assert "lifecycleRules" not in bucket.inputs

@@ -21,6 +21,7 @@ from test_release import Fixture, write_client_build, write_server_project
 
 from app import render
 from app.steps import Bundle, HostConfig, HostFile, deploy, provision, rollback, write_secrets
+from app.steps.backup import backup_command, restore_command
 from app.steps.files import host_config, public_files, secret_files
 from app.steps.secrets import read_secret_command
 
@@ -393,6 +394,8 @@ def every_script():
         write_secrets(cfg, SECRETS, secret_files(TEMPLATE_VALUES, SECRETS)),
         write_secrets(cfg, GIVEN, secret_files(TEMPLATE_VALUES, GIVEN, GENERATED), GENERATED),
         *all_scripts(cfg),
+        backup_command(cfg),
+        restore_command(cfg),
     ]
 
 

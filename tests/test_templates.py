@@ -999,3 +999,52 @@ def test_supervisor_dropin_raises_the_open_file_limit_and_kills_orphans_and_syst
     # The same check does read the drop-in: a value systemd cannot parse is reported.
     broken = verify_supervisor_dropin(tmp_path / "broken", text.replace("65536", "lots"))
     assert "Failed to parse resource value" in broken.stderr
+
+
+# --- the backup's settings file and systemd units --------------------------------------------------------
+def test_backup_conf_gives_bash_the_exact_values(tmp_path):
+    odd_dir = "/srv/rain drop/back'ups $x"
+    conf = tmp_path / "backup.conf"
+    conf.write_text(render.render("backup.conf", variables(
+        raindrop_backup_dir=odd_dir, raindrop_backup_keep=4, raindrop_backup_oss_bucket="raindrop-dev-abc",
+        raindrop_backup_oss_endpoint="https://oss-cn-hangzhou-internal.aliyuncs.com",
+        raindrop_backup_oss_ram_role="raindrop-backup")))
+    names = ("BACKUP_DIR", "BACKUP_KEEP", "BACKUP_LOCK_WAIT", "DB_NAME", "UPLOADS_DIR", "REDIS_PORT",
+             "REDIS_CACHE_DB", "OSS_ENDPOINT", "OSS_BUCKET", "OSS_PREFIX", "OSS_RAM_ROLE")
+    script = f'. "{conf}"; ' + "; ".join(f'printf "%s\\n" "${name}"' for name in names)
+    result = run("bash", "-euc", script)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        odd_dir, "4", "600", "raindrop", "/srv/raindrop/shared/uploads", "6379", "0",
+        "https://oss-cn-hangzhou-internal.aliyuncs.com", "raindrop-dev-abc", "backups/", "raindrop-backup",
+    ]
+
+
+def test_systemd_accepts_the_backup_service_and_timer(tmp_path):
+    assert shutil.which("systemd-analyze"), "systemd-analyze is missing: apt-get install systemd"
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "raindrop-backup").write_text("#!/bin/sh\n")
+    (bin_dir / "raindrop-backup").chmod(0o755)
+    values = variables(raindrop_bin_dir=str(bin_dir), raindrop_backup_time="22:05")
+    for name in ("raindrop-backup.service", "raindrop-backup.timer"):
+        (tmp_path / name).write_text(render.render(name, values))
+    result = run("systemd-analyze", "verify", tmp_path / "raindrop-backup.service", tmp_path / "raindrop-backup.timer")
+    assert result.returncode == 0, result.stdout + result.stderr
+    timer = (tmp_path / "raindrop-backup.timer").read_text()
+    assert "OnCalendar=*-*-* 22:05:00 UTC\n" in timer and "Persistent=true\n" in timer
+    assert f"ExecStart={bin_dir}/raindrop-backup daily\n" in (tmp_path / "raindrop-backup.service").read_text()
+
+
+@pytest.mark.parametrize(
+    ("given", "message"),
+    [
+        ({"raindrop_backup_time": "3:30"}, "'raindrop_backup_time': '3:30' is not a time of day HH:MM"),
+        ({"raindrop_backup_time": "24:00"}, "'raindrop_backup_time': '24:00' is not a time of day HH:MM"),
+        ({"raindrop_backup_keep": 0}, "'raindrop_backup_keep' must be at least 1"),
+        ({"raindrop_backup_oss_prefix": "backups"}, "'raindrop_backup_oss_prefix': 'backups' must be a key prefix"),
+    ],
+)
+def test_backup_settings_are_checked_naming_the_variable(given, message):
+    with pytest.raises(render.ConfigError, match=re.escape(message)):
+        variables(**given)

@@ -54,7 +54,10 @@ class HostConfig:
     etc_dir: str = "/etc/raindrop"
     log_dir: str = "/var/log/raindrop"
     env_file: str = "/etc/raindrop/raindrop.env"
-    bin_dir: str = "/usr/local/bin"  # where deploy installs the raindrop-rollback command
+    # where deploy installs raindrop-rollback and provision raindrop-backup / raindrop-restore
+    bin_dir: str = "/usr/local/bin"
+    lib_dir: str = "/usr/local/lib/raindrop"  # the backup's OSS uploader (app/backup_oss.py)
+    backup_conf: str = "/etc/raindrop/backup.conf"  # config/backup.conf.j2: what both backup commands read
     keep_releases: int = 5
     # apt: a mirror base URL (e.g. http://mirrors.cloud.aliyuncs.com/debian) and/or an HTTP proxy URL.
     apt_mirror: str | None = None
@@ -103,7 +106,8 @@ class HostConfig:
         for name in ("app_user", "db_name", "db_user"):
             if not re.fullmatch(r"[a-z_][a-z0-9_]{0,31}", getattr(self, name)):
                 raise ValueError(f"{name} {getattr(self, name)!r} must be a short lowercase identifier")
-        for name in ("base_dir", "etc_dir", "log_dir", "env_file", "bin_dir", "supervisord_pidfile"):
+        for name in ("base_dir", "etc_dir", "log_dir", "env_file", "bin_dir", "lib_dir", "backup_conf",
+                     "supervisord_pidfile"):
             if not re.fullmatch(r"/[A-Za-z0-9_./-]+", getattr(self, name)):
                 raise ValueError(f"{name} {getattr(self, name)!r} must be an absolute path of plain characters")
         for name in ("apt_mirror", "apt_security_mirror", "apt_proxy"):
@@ -125,6 +129,18 @@ class HostConfig:
     @property
     def rollback_command(self) -> str:
         return f"{self.bin_dir}/raindrop-rollback"
+
+    @property
+    def backup_command(self) -> str:
+        return f"{self.bin_dir}/raindrop-backup"
+
+    @property
+    def restore_command(self) -> str:
+        return f"{self.bin_dir}/raindrop-restore"
+
+    @property
+    def backup_uploader(self) -> str:
+        return f"{self.lib_dir}/backup_oss.py"
 
     @property
     def staged_dir(self) -> str:

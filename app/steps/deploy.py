@@ -1,8 +1,8 @@
 """deploy: one release, the Capistrano/Deployer life cycle, as one bash script.
 
 lock → unpack into releases/<timestamp>-<hash> → venv (shared per dependency hash) → config files →
-shared uploads linked → migrations → atomic switch → graceful reload → health gate (switch back on
-failure) → keep the last N → unlock.
+shared uploads linked → (a backup, when migrations run on a live database) migrations → atomic switch →
+graceful reload → health gate (switch back on failure) → keep the last N → unlock.
 
 Release layout (what config templates point at, through /srv/raindrop/current):
   client/                  the client build: nginx root
@@ -19,7 +19,9 @@ Release layout (what config templates point at, through /srv/raindrop/current):
 from __future__ import annotations
 
 import hashlib
+from textwrap import indent
 
+from app.steps.backup import pre_migration_backup
 from app.steps.config import Bundle, HostConfig, HostFile
 from app.steps.rollback import rollback_command
 from app.steps.script import Script
@@ -155,6 +157,7 @@ def deploy(config: HostConfig, bundle: Bundle) -> Script:
         'if [ -L "$CURRENT" ] && [ "$(migrations_of "$RELEASE")" = "$(migrations_of "$CURRENT")" ]; then',
         '  log "migrations unchanged since the live release: none to run"',
         "else",
+        indent(pre_migration_backup(config), "  "),
         '  log "migrations"',
         '  (set -a; . "$ENV_FILE"; set +a; cd "$RELEASE"; '
         'PYTHONPATH="$RELEASE/lib" runuser -u "$APP_USER" -- "$RELEASE/lib/bin/raindrop" db upgrade)',

@@ -29,6 +29,11 @@ SYSTEM_SERVICES = {
     # A limit applies when a process starts: a changed drop-in restarts supervisord (after daemon-reload).
     "/etc/systemd/system/supervisor.service.d/": "supervisor",
 }
+# Files provision places although they restart no service: they belong to the host, not to a release (a
+# rollback must not take the backup settings or the timer back with it).
+HOST_LEVEL_TEMPLATES = ("backup.conf", "raindrop-backup.service", "raindrop-backup.timer")
+# The daily backup's units: only where the database is local (scale-out's RDS keeps backups of its own).
+BACKUP_UNIT_TEMPLATES = ("raindrop-backup.service", "raindrop-backup.timer")
 # nginx's workers check the admin's basic auth, so the htpasswd is readable by their group only.
 HTPASSWD_OWNER = "root:www-data"
 
@@ -64,6 +69,14 @@ def local_services(values: Mapping[str, Any]) -> tuple[bool, bool]:
     return variables["raindrop_db_host"] in LOCAL_ADDRESSES, variables["raindrop_redis_host"] in LOCAL_ADDRESSES
 
 
+def _placed(spec: render.HostFile, values: Mapping[str, Any]) -> bool:
+    """Whether this host gets the file: not the config of a service it does not run, nor the backup timer
+    where there is no local database to back up."""
+    if _service_for(spec.path) in _absent_services(values):
+        return False
+    return spec.template not in BACKUP_UNIT_TEMPLATES or local_services(values)[0]
+
+
 def _absent_services(values: Mapping[str, Any]) -> set[str]:
     """The local services this host does not run: their config files are not placed."""
     local_db, local_redis = local_services(values)
@@ -87,16 +100,10 @@ def public_files(values: Mapping[str, Any]) -> PublicFiles:
     _check_values(values)
     secret = _secret_specs(values)
     rendered = render.render_all({**values, **_decoys("a")})
-    absent = _absent_services(values)
-    files = [
-        _host_file(spec, content)
-        for spec, content in rendered.items()
-        if spec not in secret and _service_for(spec.path) not in absent
-    ]
-    return PublicFiles(
-        system=tuple(f for f in files if f.restart),
-        app=tuple(f for f in files if not f.restart),
-    )
+    placed = [(spec, _host_file(spec, content)) for spec, content in rendered.items()
+              if spec not in secret and _placed(spec, values)]
+    system = [f for spec, f in placed if f.restart or spec.template in HOST_LEVEL_TEMPLATES]
+    return PublicFiles(system=tuple(system), app=tuple(f for _spec, f in placed if f not in system))
 
 
 def _check_fillable(values: Mapping[str, Any], secrets: Mapping[str, str], generated: Collection[str]) -> None:
@@ -132,11 +139,10 @@ def secret_files(values: Mapping[str, Any], secrets: Mapping[str, str],
         _check_fillable(values, {k: v for k, v in secrets.items() if k not in generated}, generated)
     variables = {**values, **{SECRET_VARIABLES[name]: value for name, value in secrets.items()}}
     rendered = render.render_all(variables)
-    absent = _absent_services(values)
     files = [
         _host_file(spec, rendered[spec])
         for spec in sorted(_secret_specs(values), key=lambda s: s.path)
-        if _service_for(spec.path) not in absent
+        if _placed(spec, values)
     ]
     merged = render.config_variables(variables)
     if {"admin_password", "secret_key"} & set(generated):
@@ -179,6 +185,8 @@ def host_config(values: Mapping[str, Any], **settings: Any) -> HostConfig:
         db_user=variables["raindrop_db_user"],
         health_url=f"http://{listen}:{variables['raindrop_http_port']}/api/health",
         supervisord_pidfile=variables["raindrop_supervisord_pidfile"],
+        bin_dir=variables["raindrop_bin_dir"],
+        backup_conf=next(spec.path for spec in render.HOST_FILES if spec.template == "backup.conf"),
         system_files=files.system,
         app_files=files.app,
         **settings,

@@ -7,6 +7,7 @@ they differ, SQL uses IF [NOT] EXISTS and re-sets the password so a rotated one 
 
 from __future__ import annotations
 
+from app.steps.backup import DB_CREATE_OPTIONS, backup_files, enable_timer
 from app.steps.config import HostConfig, HostFile
 from app.steps.script import Script
 from app.steps.shell import lines, prelude, q, write_files
@@ -120,7 +121,7 @@ def _mariadb(config: HostConfig) -> str:
         "DELETE FROM mysql.global_priv WHERE User='root' AND Host <> 'localhost';",
         "DROP DATABASE IF EXISTS test;",
         "DELETE FROM mysql.db WHERE Db='test' OR Db='test\\\\_%';",
-        f"CREATE DATABASE IF NOT EXISTS {db} CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;",
+        f"CREATE DATABASE IF NOT EXISTS {db} {DB_CREATE_OPTIONS};",
         f"CREATE USER IF NOT EXISTS '{user}'@'localhost' IDENTIFIED BY '$DB_PASSWORD';",
         f"CREATE USER IF NOT EXISTS '{user}'@'127.0.0.1' IDENTIFIED BY '$DB_PASSWORD';",
         f"ALTER USER '{user}'@'localhost' IDENTIFIED BY '$DB_PASSWORD', "
@@ -162,7 +163,10 @@ def provision(config: HostConfig) -> Script:
         f"apply_files {q(config.staged_dir)}",
         place_files(config.system_files),
         place_files(restart_dropins(config)),
+        'log "backup and restore commands"',
+        place_files(backup_files(config)),
         _services(config),
+        enable_timer(config),
         _mariadb(config) if config.local_db else 'log "database: a managed service (raindrop_db_host), none here"',
         _redis_check() if config.local_redis else 'log "redis: a managed service (raindrop_redis_host), none here"',
         'log "provisioned"',

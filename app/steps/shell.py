@@ -113,6 +113,11 @@ def prelude(config: HostConfig) -> str:
         "svc_start() {",
         '  service "$1" status >/dev/null 2>&1 || timeout 120 service "$1" start || die "$1 did not start (120 s)"',
         "}",
+        "# timer_enable UNIT: enabled and started under systemd. Without systemd (a chroot) nothing can fire it.",
+        "timer_enable() {",
+        '  if [ -d /run/systemd/system ]; then systemctl enable --now --quiet "$1"; '
+        'else log "no systemd here: $1 is installed and fires once the host boots systemd"; fi',
+        "}",
         "svc_restart() {",
         '  if [ "$1" = supervisor ]; then restart_supervisor; return; fi',
         '  timeout 120 service "$1" restart || die "restarting $1 failed or hung (120 s)"',

@@ -133,3 +133,39 @@ def broken_release(tmp_path_factory):
 def http():
     with requests.Session() as session:
         yield session
+
+
+MIGRATION = '''"""e2e: an additive migration, so a deploy of this release runs migrations (and backs up first)
+
+Revision ID: 9001
+Revises: 0001
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "9001"
+down_revision = "0001"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table("e2e_backup_marker", sa.Column("id", sa.Integer(), primary_key=True))
+
+
+def downgrade() -> None:
+    op.drop_table("e2e_backup_marker")
+'''
+
+
+@pytest.fixture(scope="session")
+def migration_release(tmp_path_factory):
+    """The current code plus one new Alembic migration (a new table): its deploy must run migrations."""
+    from app.release import SERVER_DIR, build_release
+
+    root = tmp_path_factory.mktemp("migration")
+    server = root / "server"
+    shutil.copytree(SERVER_DIR, server, ignore=shutil.ignore_patterns(".pytest_cache", "__pycache__", "tests", "bench"))
+    (server / "src/raindrop_server/migrations/versions/9001_e2e_backup_marker.py").write_text(MIGRATION)
+    return build_release(server_dir=server, client_dir=_variant_client(root, "migration"), out_dir=root / "dist")
