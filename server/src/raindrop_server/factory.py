@@ -41,7 +41,14 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     timeline.init_app(app)
     celery_init_app(app)
     # The Redis message queue lets several gunicorn processes and the Celery worker emit to any client.
-    socketio.init_app(app, message_queue=app.config["REDIS_URL"], channel=app.config["SOCKETIO_CHANNEL"])
+    # WebSocket only: one connection holds the whole Engine.IO session, so nginx may send each client to any
+    # gunicorn process (long-polling would need every request of a session on the process that opened it).
+    socketio.init_app(
+        app,
+        message_queue=app.config["REDIS_URL"],
+        channel=app.config["SOCKETIO_CHANNEL"],
+        transports=["websocket"],
+    )
     # gunicorn listens on localhost behind nginx: one proxy hop supplies the client address (rate
     # limits count per client) and the scheme. Wrapped last so Socket.IO's middleware sees them too.
     app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)
