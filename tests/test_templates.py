@@ -688,6 +688,12 @@ def test_supervisor_runs_the_programs_as_the_app_user_with_the_env_file(supervis
         assert f"--bind 127.0.0.1:{port}" in line
         assert f"secret={SECRET_KEY} " in line
         assert f"cwd={supervisord['current']}" in line
+    # supervisord's minfds (merged into Debian's [supervisord]) is every program's open-file limit.
+    for name in [*web, "raindrop-celery"]:
+        pid = int(run(*supervisord["ctl"], "pid", name).stdout)
+        limits = Path(f"/proc/{pid}/limits").read_text()
+        (soft,) = [line.split()[3] for line in limits.splitlines() if line.startswith("Max open files")]
+        assert int(soft) >= 16384, (name, limits)
     line = wait_until(lambda: (supervisord["logs"] / "raindrop-celery.log").read_text(), "celery log")
     assert "user=nobody " in line
     assert "args=--app raindrop_server.worker:celery worker --pool gevent --concurrency 20" in line
@@ -1057,7 +1063,7 @@ DEBIAN_NGINX_CONF = Path("/etc/nginx/nginx.conf")
 
 def test_nginx_main_config_raises_debians_connection_limits(tmp_path):
     text = render.render("nginx.conf", variables())
-    assert re.search(r"^\tworker_connections 4096;$", text, re.M)
+    assert re.search(r"^\tworker_connections 8192;$", text, re.M)
     assert re.search(r"^worker_rlimit_nofile 16384;$", text, re.M)
     debian = DEBIAN_NGINX_CONF.read_text()
     # Everything else is Debian's: the same includes, so conf.d, modules and sites keep working.
