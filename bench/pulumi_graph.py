@@ -18,19 +18,16 @@ from pulumi_harness import run_program  # noqa: E402
 
 
 def main(repeats: int = 5) -> None:
-    for label, overrides in (
-        ("single host", {}),
-        ("scale-out x3 + CDN", {"instanceCount": 3, "enableCdn": True, "cdnDomain": "static.example.com"}),
-    ):
+    for label, overrides in (("single host", {}), ("scale-out x3 + CDN", {
+        "instanceCount": 3, "enableCdn": True, "cdnDomain": "static.example.com"
+    })):
         times = []
         for _ in range(repeats):
             start = time.perf_counter()
             run = run_program(overrides)
             times.append(time.perf_counter() - start)
-        print(
-            f"{label:>20}: {len(run.mocks.resources):3d} resources, median {statistics.median(times):.3f} s, "
-            f"max {max(times):.3f} s over {repeats} runs (target < 3 s)"
-        )
+        print(f"{label:>20}: {len(run.mocks.resources):3d} resources, median {statistics.median(times):.3f} s, "
+              f"max {max(times):.3f} s over {repeats} runs (target < 3 s)")
 
 
 if __name__ == "__main__":
