@@ -34,6 +34,9 @@ log = logging.getLogger(__name__)
 # After a failed Redis call the process goes straight to MySQL for this long before it tries Redis again, so an
 # outage costs one failed call per second, not one (or a retried timeout) on every cache read of every request.
 REDIS_RETRY_AFTER_SECONDS = 1.0
+# Connections one process keeps to Redis, and how long a request waits for a free one.
+REDIS_POOL_SIZE = 200
+REDIS_POOL_WAIT_SECONDS = 5
 
 
 class RedisHealth:
@@ -54,13 +57,18 @@ class RedisHealth:
 def init_redis(app: Flask) -> None:
     # Short timeouts: a Redis that stopped answering should fail over to MySQL (or fail the health check), not
     # hang the request. No retries: a refused connection is an outage, and the callers fall back at once.
-    app.extensions["redis"] = redis.Redis.from_url(
+    # A blocking pool: under gevent hundreds of requests may want a connection at once, and redis-py's default
+    # pool would raise at 100 (MaxConnectionsError), which is load, not an outage; here a request waits instead.
+    pool = redis.BlockingConnectionPool.from_url(
         app.config["REDIS_URL"],
+        max_connections=REDIS_POOL_SIZE,
+        timeout=REDIS_POOL_WAIT_SECONDS,
         decode_responses=True,
         socket_connect_timeout=3,
         socket_timeout=5,
         retry=Retry(NoBackoff(), 0),
     )
+    app.extensions["redis"] = redis.Redis(connection_pool=pool)
     app.extensions["redis_health"] = RedisHealth()
 
 
