@@ -11,8 +11,10 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import threading
 
 from conftest import free_port
+from raindrop_server.extensions import REDIS_POOL_SIZE, redis_health
 
 # Runs in the Redis-less process: reads stdin's plan, prints [[status, json], ...] as one line.
 _SCENARIO = """
@@ -102,3 +104,23 @@ def test_reads_fall_back_to_mysql_and_writes_are_kept_when_redis_is_down(app, ma
     # Back on the live Redis, the post written during the outage is there too (the feed's MySQL fallback
     # covered it; the timeline built before the outage lacks it until it is rebuilt or fanned out).
     assert bob.get(f"/api/posts/{post['id']}").json == {"post": post}
+
+
+def test_a_burst_beyond_the_redis_pool_waits_for_a_connection_instead_of_failing_over(app, redis_client):
+    """More requests at once than the pool holds is load, not an outage: the next one waits for a free connection
+    (redis-py's default pool would raise MaxConnectionsError, which the fallback would take for Redis down)."""
+    pool = redis_client.connection_pool
+    held = [pool.get_connection() for _ in range(REDIS_POOL_SIZE)]
+    answers: list[object] = []
+    waiting = threading.Thread(target=lambda: answers.append(redis_client.ping()))
+    try:
+        waiting.start()
+        waiting.join(timeout=0.5)  # it cannot get a connection yet: every one is held
+        assert answers == []
+    finally:
+        for connection in held:
+            pool.release(connection)
+    waiting.join()
+    assert answers == [True]
+    with app.app_context():
+        assert redis_health().up()
