@@ -948,7 +948,7 @@ def test_mariadb_runs_with_the_rendered_my_cnf(mariadb):
         "utf8mb4",
         "utf8mb4_unicode_ci",
         str(128 * 1024 * 1024),
-        "100",
+        "200",
         "0",
     ]
     # The client sections make the mariadb client speak utf8mb4 too.
