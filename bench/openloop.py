@@ -21,7 +21,8 @@ from bench.wrk import Request
 P99_LIMIT_MS = 100.0
 SUSTAINED = 0.9
 MAX_WORKERS = 1000
-RATES = (25, 50, 100, 200, 400, 800, 1600, 3200)
+# From 10/s: on the shared build machine the baseline cannot hold 25/s, and a figure of "none" says little.
+RATES = (10, 25, 50, 100, 200, 400, 800, 1600, 3200)
 # hey prints a 99% line only with at least 100 results; every step asks for more than that.
 MIN_REQUESTS = 100
 
