@@ -50,6 +50,8 @@ def template_values(infra: Infra) -> pulumi.Output[dict[str, Any]]:
         "raindrop_admin_user": ADMIN_USER,  # the user the stack exports is the one the host's basic auth checks
         "raindrop_admin_port": cfg.admin_port,
         "raindrop_admin_cidrs": list(cfg.admin_cidrs),
+        # One single-worker gunicorn per vCPU (raindrop:webProcesses, else the instance type's size).
+        "raindrop_gunicorn_processes": cfg.web_processes,
     }
     if cfg.backup_time is not None:
         values["raindrop_backup_time"] = cfg.backup_time

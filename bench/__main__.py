@@ -4,9 +4,11 @@
     python -m bench --fresh             always start from a fresh host (measures fresh host → healthy)
     python -m bench --only http,socketio --seconds 3 --connections 8 --clients 10    a short run
 
-Parts: http (cases a-d at each connection count), baseline (case c on gunicorn -w 4 sync, no Redis cache),
-socketio (broadcast to many clients), redeploy (code-only redeploy under load), fanout
-(server/bench/fanout.py), pulumi (bench/pulumi_graph.py). Exit status: 0 when the run completed (missed
+Parts: http (cases a-d at each connection count, with the web processes' CPU-ms per request), openloop (the
+highest fixed arrival rate with p99 < 100 ms for b-d), baseline (case c on gunicorn -w 4 sync, no Redis cache:
+wrk, CPU and open loop), socketio (broadcast to many clients over several client processes), failover (kill -9
+of one web process under load), redeploy (code-only redeploy under load), fanout (server/bench/fanout.py),
+pulumi (bench/pulumi_graph.py). Exit status: 0 when the run completed (missed
 targets are printed and recorded, not hidden); 1 when a part could not run; with --strict, 1 also when a
 target is missed.
 """
@@ -20,11 +22,12 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from bench import baseline, cases, external, results, socketio_load, targets
+from bench import baseline, cases, external, openloop, results, socketio_load, targets
 from bench.host import BenchHost, acquired, log
 from bench.variants import build_variant
 
-PARTS = ("http", "baseline", "socketio", "redeploy", "fanout", "pulumi")
+PARTS = ("http", "openloop", "baseline", "socketio", "failover", "redeploy", "fanout", "pulumi")
+OPEN_LOOP_CASES = ("b", "c", "d")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -35,7 +38,16 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--bundle", type=Path, help="deploy this bundle instead of building the current sources")
     parser.add_argument("--seconds", type=float, default=15, help="wrk duration per case and connection count")
     parser.add_argument("--connections", default="64,256", help="comma-separated wrk connection counts")
-    parser.add_argument("--clients", type=int, default=1000, help="concurrent Socket.IO clients")
+    parser.add_argument("--clients", type=int, default=5000, help="concurrent Socket.IO clients")
+    parser.add_argument(
+        "--client-processes", type=int, default=socketio_load.DEFAULT_PROCESSES, help="processes holding them"
+    )
+    parser.add_argument("--step-seconds", type=float, default=5, help="open-loop duration per arrival rate")
+    parser.add_argument(
+        "--rates",
+        default=",".join(map(str, openloop.RATES)),
+        help="comma-separated open-loop arrival rates (requests/s), stepped up until p99 or errors break",
+    )
     parser.add_argument("--only", help=f"comma-separated parts to run, of: {', '.join(PARTS)}")
     parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
     return parser
@@ -65,38 +77,53 @@ def _run_part(name: str, figures: dict[str, Any], failures: list[str], action: A
 def run(args: argparse.Namespace) -> int:
     parts = _parts(args.only)
     connections = [int(c) for c in args.connections.split(",") if c.strip()]
+    rates = [int(r) for r in args.rates.split(",") if r.strip()]
     figures: dict[str, Any] = {"parts": parts, "seconds_per_run": args.seconds, "connections": connections}
     failures: list[str] = []
     with acquired(args.name, args.subnet, fresh=args.fresh, bundle=args.bundle) as got:
         host: BenchHost = got.host
         figures["host"] = f"{host.sandbox.settings.name} ({host.address})"
+        figures["web_processes"] = host.variables["raindrop_gunicorn_processes"]
         figures["deploy"] = {"fresh_to_healthy_s": None if got.fresh_seconds is None else round(got.fresh_seconds, 1)}
         seeded: dict[str, Any] = {}
 
         def seed() -> None:
             seeded.update(cases.prepare(host))
 
-        if {"http", "baseline"} & set(parts):
+        if {"http", "openloop", "baseline", "failover"} & set(parts):
             _run_part("seed", figures, failures, seed)
         the_cases = {c.key: c for c in cases.cases(host, seeded)} if seeded else {}
 
         def http() -> None:
             figures["http"] = [
-                run for case in the_cases.values() for run in cases.measure(case, connections, args.seconds)
+                run for case in the_cases.values() for run in cases.measure(host, case, connections, args.seconds)
             ]
+
+        def open_loop() -> None:
+            figures["openloop"] = [cases.open_loop(the_cases[key], args.step_seconds, rates) for key in OPEN_LOOP_CASES]
 
         def tutorial_baseline() -> None:
             with baseline.baseline(host):
-                figures["baseline"] = cases.measure(the_cases["c"], connections, args.seconds, " [baseline]")
+                figures["baseline"] = cases.measure(host, the_cases["c"], connections, args.seconds, " [baseline]")
+                figures.setdefault("openloop", []).append(
+                    {**cases.open_loop(the_cases["c"], args.step_seconds, rates, " [baseline]"), "case": "c-baseline"}
+                )
             for run in figures["baseline"]:
                 run["case"] = "c-baseline"
 
         def socketio() -> None:
             listeners = host.python("hostside.py", "seed-listeners", str(args.clients))
             figures["socketio"] = socketio_load.measure(
-                host.base_url, listeners["cookies"], lambda: host.python("hostside.py", "broadcast")
+                host.base_url,
+                listeners["cookies"],
+                lambda: host.python("hostside.py", "broadcast"),
+                processes=args.client_processes,
             )
             log(f"socket.io: {figures['socketio']}")
+
+        def failover() -> None:
+            figures["failover"] = cases.kill_one_web_process(host, the_cases["c"].request)
+            log(f"kill -9 of one web process: {figures['failover']}")
 
         def redeploy() -> None:
             release = build_variant(f"code-only redeploy {os.getpid()}", base=args.bundle)
@@ -111,14 +138,16 @@ def run(args: argparse.Namespace) -> int:
 
         actions = {
             "http": http,
+            "openloop": open_loop,
             "baseline": tutorial_baseline,
             "socketio": socketio,
+            "failover": failover,
             "redeploy": redeploy,
             "fanout": fanout,
             "pulumi": pulumi,
         }
         for part in parts:
-            if part in ("http", "baseline") and not seeded:
+            if part in ("http", "openloop", "baseline", "failover") and not seeded:
                 failures.append(f"{part}: skipped, the seed failed")
                 continue
             _run_part(part, figures, failures, actions[part])

@@ -10,13 +10,14 @@ from __future__ import annotations
 import json
 import re
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from app.sandbox.deploy import deploy
 from app.steps.shell import q
-from bench import wrk
-from bench.host import BenchHost, log
+from bench import openloop, wrk
+from bench.host import BenchHost, HostError, is_gunicorn, log
 
 STATIC_NAME = "bench-1k.txt"
 STATIC_BYTES = 1024
@@ -59,18 +60,86 @@ def cases(host: BenchHost, seeded: dict[str, Any]) -> list[Case]:
     ]
 
 
-def measure(case: Case, connections: list[int], seconds: float, label_suffix: str = "") -> list[dict[str, Any]]:
+def web_cpu_ms(host: BenchHost, before: dict[int, float], requests: int) -> float | None:
+    """CPU milliseconds the web processes spent per request since `before` (a host.cpu_seconds() reading).
+
+    A process that started meanwhile counts from zero; one that exited meanwhile is lost (none should).
+    """
+    after = host.cpu_seconds()
+    spent = sum(seconds - before.get(pid, 0.0) for pid, seconds in after.items())
+    return round(spent * 1000 / requests, 3) if requests else None
+
+
+def measure(
+    host: BenchHost, case: Case, connections: list[int], seconds: float, label_suffix: str = ""
+) -> list[dict[str, Any]]:
+    """wrk at each connection count, each with the web processes' CPU time per request."""
     runs = []
     wrk.run(case.request, label=f"warm-up {case.key}", connections=WARMUP_CONNECTIONS, seconds=WARMUP_SECONDS)
     for count in connections:
+        before = host.cpu_seconds()
         result = wrk.run(case.request, label=case.label + label_suffix, connections=count, seconds=seconds)
-        data = {**result.as_dict(), "case": case.key}
+        data = {
+            **result.as_dict(),
+            "case": case.key,
+            "web_cpu_ms_per_request": web_cpu_ms(host, before, result.requests),
+        }
         log(
             f"{data['label']} @ {count}: {data['rps']} rps, p50 {data['p50_ms']} ms, p99 {data['p99_ms']} ms, "
-            f"{data['error_count']} errors"
+            f"{data['error_count']} errors, {data['web_cpu_ms_per_request']} web CPU-ms/request"
         )
         runs.append(data)
     return runs
+
+
+def open_loop(
+    case: Case, seconds: float, rates: Sequence[int] = openloop.RATES, label_suffix: str = ""
+) -> dict[str, Any]:
+    """The highest fixed arrival rate at which the case keeps p99 < 100 ms with no error (bench/openloop.py)."""
+    log(f"{case.label}{label_suffix}: open loop, {seconds:g} s per rate")
+    return {
+        "case": case.key,
+        "label": case.label + label_suffix,
+        **openloop.highest_rate(case.request, seconds=seconds, rates=rates, log=log),
+    }
+
+
+def kill_one_web_process(host: BenchHost, request: wrk.Request, connections: int = 32) -> dict[str, Any]:
+    """kill -9 of the first gunicorn process (master and worker) while wrk reads; the requests that failed.
+
+    nginx must pass the GETs the dead process held, and every new one, to the other processes.
+    """
+    port = host.variables["raindrop_gunicorn_first_port"]
+    bind = f"--bind 127.0.0.1:{port}"
+
+    def of_port(cmdline: str, uid: int) -> bool:
+        return is_gunicorn(cmdline, uid) and cmdline.rstrip().endswith(bind)
+
+    pids = host.pids(of_port)
+    if not pids:
+        raise HostError(f"no gunicorn process binds 127.0.0.1:{port} on the host")
+    with wrk.Background(request, label="load during kill -9 of one web process", connections=connections) as load:
+        time.sleep(3)
+        host.kill(pids)
+        started = time.monotonic()
+        back = None
+        while time.monotonic() - started < 60:
+            if set(host.pids(of_port)) - set(pids) and host.healthy():
+                back = time.monotonic() - started
+                break
+            time.sleep(0.2)
+        time.sleep(3)  # the restarted process takes its share again
+        result = load.stop()
+    return {
+        "killed_pids": len(pids),
+        "port": port,
+        "restarted_after_s": None if back is None else round(back, 2),
+        "requests": result.requests,
+        "failed_requests": result.error_count,
+        "errors": result.errors,
+        "rps": round(result.rps, 1),
+        "p99_ms": result.latency_ms["p99"],
+    }
 
 
 # -- deploys -------------------------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import cases, slowloris, wrk
-from bench.host import BenchHost, HostError, log
+from bench.host import BenchHost, HostError, is_gunicorn, log, program_of
 from bench.variants import build_variant
 from bench.writer import Writer
 
@@ -25,14 +25,6 @@ BOOT_WAIT_S = 240
 # How long the database-outage fault keeps MariaDB stopped, and the bound on one health answer meanwhile.
 DB_OUTAGE_S = 30
 HEALTH_ANSWER_LIMIT_S = 5
-
-
-def _program(cmdline: str) -> str:
-    """The program a command line runs: the script, when an interpreter runs one (venv/bin/python3 …/gunicorn)."""
-    words = cmdline.split()
-    if len(words) > 1 and "python" in words[0].rsplit("/", 1)[-1]:
-        return words[1]
-    return words[0] if words else ""
 
 
 @dataclass(frozen=True)
@@ -45,12 +37,12 @@ class Service:
 SERVICES = {
     s.name: s
     for s in (
-        Service("gunicorn", lambda c, _u: _program(c).endswith("/gunicorn"), "supervisorctl start 'raindrop-web:*'"),
-        Service("celery", lambda c, _u: _program(c).endswith("/celery"), "supervisorctl start 'raindrop-celery:*'"),
+        Service("gunicorn", is_gunicorn, "supervisorctl start 'raindrop-web:*'"),
+        Service("celery", lambda c, _u: program_of(c).endswith("/celery"), "supervisorctl start 'raindrop-celery:*'"),
         Service("nginx", lambda c, _u: c.startswith("nginx: master"), "systemctl start nginx"),
-        Service("redis", lambda c, _u: _program(c).endswith("redis-server"), "systemctl start redis-server"),
-        Service("mariadb", lambda c, _u: _program(c).endswith(("mariadbd", "mysqld")), "systemctl start mariadb"),
-        Service("supervisord", lambda c, _u: _program(c).endswith("/supervisord"), "systemctl start supervisor"),
+        Service("redis", lambda c, _u: program_of(c).endswith("redis-server"), "systemctl start redis-server"),
+        Service("mariadb", lambda c, _u: program_of(c).endswith(("mariadbd", "mysqld")), "systemctl start mariadb"),
+        Service("supervisord", lambda c, _u: program_of(c).endswith("/supervisord"), "systemctl start supervisor"),
     )
 }
 

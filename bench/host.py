@@ -41,6 +41,22 @@ def _quiet(_line: str) -> None:
     """An executor echo that drops the per-line progress of small helper scripts."""
 
 
+def program_of(cmdline: str) -> str:
+    """The program a command line runs: the script, when an interpreter runs one (venv/bin/python3 …/gunicorn)."""
+    words = cmdline.split()
+    if len(words) > 1 and "python" in words[0].rsplit("/", 1)[-1]:
+        return words[1]
+    return words[0] if words else ""
+
+
+def is_gunicorn(cmdline: str, _uid: int) -> bool:
+    """Every process of the web tier: the release's gunicorn masters and workers, or the baseline's."""
+    return program_of(cmdline).endswith("/gunicorn")
+
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
 class HostError(RuntimeError):
     """The sandbox host did not do what a bench step needs; the message says what."""
 
@@ -149,6 +165,17 @@ class BenchHost:
     def pids(self, match: Callable[[str, int], bool]) -> list[int]:
         """Machine-side pids of the host's processes whose (command line, uid) match."""
         return [int(p["pid"]) for p in self.sandbox.process_table() if match(str(p["cmdline"]), int(p["uid"]))]
+
+    def cpu_seconds(self, match: Callable[[str, int], bool] = is_gunicorn) -> dict[int, float]:
+        """CPU seconds (user + system, their reaped children's included) of each matching process, from the
+        machine's /proc: the host is a namespace on this kernel, so these are the host's own counters."""
+        used: dict[int, float] = {}
+        for pid in self.pids(match):
+            with contextlib.suppress(OSError, IndexError, ValueError):
+                # The fields after the command name, which may hold spaces: utime, stime, cutime, cstime.
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                used[pid] = sum(int(fields[i]) for i in (11, 12, 13, 14)) / CLOCK_TICKS
+        return used
 
     def kill(self, pids: list[int], sig: int = signal.SIGKILL) -> None:
         for pid in pids:

@@ -84,6 +84,7 @@ def _http_rows(runs: list[dict[str, Any]]) -> list[list[Any]]:
             r["latency_ms"]["p99"],
             r["error_count"],
             ", ".join(f"{k} {v}" for k, v in r["errors"].items() if v) or "-",
+            r.get("web_cpu_ms_per_request"),
         ]
         for r in runs
     ]
@@ -114,13 +115,35 @@ def markdown(data: dict[str, Any]) -> str:
     if bench:
         parts.append(f"## bench ({bench['finished_at']}, host {bench.get('host', '?')})\n")
         http = bench.get("http", []) + bench.get("baseline", [])
+        if bench.get("web_processes"):
+            parts.append(f"Web processes on the host: {bench['web_processes']}.\n")
         if http:
             parts.append("### HTTP through nginx (wrk)\n\n")
             parts.append(
-                _table(["case", "conns", "rps", "p50 ms", "p99 ms", "errors", "error kinds"], _http_rows(http)) + "\n"
+                _table(
+                    ["case", "conns", "rps", "p50 ms", "p99 ms", "errors", "error kinds", "web CPU-ms/request"],
+                    _http_rows(http),
+                )
+                + "\n"
             )
+        loops = bench.get("openloop", [])
+        if loops:
+            parts.append("### Open loop: fixed arrival rates (hey -q), highest with p99 < 100 ms and 0 errors\n\n")
+            rows = [
+                [
+                    o["label"],
+                    o["max_rate_p99_under_100ms"],
+                    "; ".join(
+                        f"{st['rate']}/s: {st['achieved_rps']}/s, p99 {st['p99_ms']} ms, {st['failed']} failed"
+                        for st in o["steps"]
+                    ),
+                ]
+                for o in loops
+            ]
+            parts.append(_table(["case", "highest rate (req/s)", "steps"], rows) + "\n")
         for key, title in (
             ("socketio", "Socket.IO broadcast"),
+            ("failover", "kill -9 of one web process under load"),
             ("deploy", "Deploy timings"),
             ("fanout", "Feed fan-out"),
             ("pulumi_graph", "Mocked Pulumi graph"),

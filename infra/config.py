@@ -92,6 +92,7 @@ class StackConfig:
     redis_password: pulumi.Output[str] | None
     apt_mirror: str | None
     release_archive: Path | None
+    web_processes: int
     # `raindrop:hosts`: servers that already exist. Empty: the stack creates its own on Alibaba Cloud.
     hosts: tuple[ExistingHost, ...] = ()
 
@@ -242,6 +243,39 @@ def _hosts(raw: object) -> tuple[ExistingHost, ...]:
     return tuple(hosts)
 
 
+# Alibaba Cloud's size suffixes: `large` is 2 vCPUs, `xlarge` 4, `<N>xlarge` 4N (ecs.e-c1m2.large: 2 vCPUs).
+_SIZE = re.compile(r"\.(?:(?P<n>\d+)?(?P<x>x)?large)$")
+MAX_WEB_PROCESSES = 64
+
+
+def instance_vcpus(instance_type: str) -> int | None:
+    """The vCPUs an ECS instance type's name announces, or None for a size without that convention."""
+    match = _SIZE.search(instance_type)
+    if match is None:
+        return None
+    if not match["x"]:
+        return 2 if match["n"] is None else None
+    return 4 * int(match["n"] or 1)
+
+
+def _web_processes(raw: object, instance_type: str) -> int:
+    """webProcesses, or one gunicorn process per vCPU of the instance type (each is single-threaded)."""
+    if raw is None:
+        vcpus = instance_vcpus(instance_type)
+        if vcpus is None:
+            raise ConfigError(
+                "webProcesses", f"cannot tell the vCPUs of {instance_type!r} from its name; set webProcesses"
+            )
+        return min(vcpus, MAX_WEB_PROCESSES)
+    try:
+        count = int(str(raw))
+    except ValueError:
+        raise ConfigError("webProcesses", f"{raw!r} is not a whole number") from None
+    if not 1 <= count <= MAX_WEB_PROCESSES:
+        raise ConfigError("webProcesses", f"must be 1-{MAX_WEB_PROCESSES}, got {count}")
+    return count
+
+
 def parse(raw: Mapping[str, object], stack: str = "dev") -> StackConfig:
     """Validate plain values (key → str/list/bool) into a StackConfig. Secrets are handled by `load`."""
     vpc = _network("vpcCidr", raw.get("vpcCidr", "10.10.0.0/16"))
@@ -312,9 +346,12 @@ def parse(raw: Mapping[str, object], stack: str = "dev") -> StackConfig:
     if not instance_type.startswith("ecs."):
         raise ConfigError("instanceType", f"{instance_type!r} is not an ECS instance type (ecs.…)")
 
+    web_processes = _web_processes(raw.get("webProcesses"), instance_type)
+
     return StackConfig(
         stack=stack,
         instance_type=instance_type,
+        web_processes=web_processes,
         image_id=str(raw["imageId"]) if raw.get("imageId") else None,
         zone_id=str(raw["zoneId"]) if raw.get("zoneId") else None,
         vpc_cidr=str(vpc),
@@ -341,7 +378,7 @@ def parse(raw: Mapping[str, object], stack: str = "dev") -> StackConfig:
 
 _PLAIN_KEYS = (
     "instanceType", "imageId", "zoneId", "vpcCidr", "vswitchCidr", "adminPort", "enableCdn", "cdnDomain",
-    "siteDomain", "instanceCount", "aptMirror", "releaseArchive", "backupTime", "backupDays",
+    "siteDomain", "instanceCount", "aptMirror", "releaseArchive", "backupTime", "backupDays", "webProcesses",
 )
 _LIST_KEYS = ("adminCidrs", "sshCidrs")
 _JSON_KEYS = ("hosts",)

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from bench import external, results, targets, wrk
+from bench import external, openloop, results, targets, wrk
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -38,11 +38,15 @@ def needs_root(test):  # a failure, not a skip: a smoke gate that silently did n
     return wrapper
 
 
+class _Server(http.server.ThreadingHTTPServer):
+    request_queue_size = 256  # the standard library's 5 would drop an open-loop step's simultaneous connects
+
+
 @contextlib.contextmanager
 def loopback_server(directory: Path):
     handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(directory))
     handler.log_message = lambda *_args: None  # quiet: wrk sends thousands of requests
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server = _Server(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -70,9 +74,30 @@ def test_wrk_run_is_parsed_and_written_as_results(tmp_path):
     assert saved["bench"]["http"][0]["requests"] == ok.requests
     by_name = {t["name"]: t for t in saved["bench"]["targets"]}
     assert by_name["errors, cases (a)-(d)"]["met"] is True
-    assert by_name["(c) vs baseline @ 4"]["met"] is None  # not measured is shown as such, never as met
+    # Not measured is shown as such, never as met.
+    assert by_name["(c) rps @ 256 vs the baseline's"] == {
+        "name": "(c) rps @ 256 vs the baseline's",
+        "goal": ">= 3x",
+        "value": "not measured",
+        "met": None,
+    }
+    assert by_name["kill -9 of one web process under load: failed requests"]["met"] is None
     assert "(a) loopback" in (tmp_path / "results" / "latest.md").read_text()
     assert (tmp_path / "results" / "latency.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_open_loop_steps_are_run_by_hey_and_parsed(tmp_path):
+    (tmp_path / "www").mkdir()
+    (tmp_path / "www" / "one-kb.txt").write_bytes(b"x" * 1024)
+    with loopback_server(tmp_path / "www") as base:
+        ok = openloop.highest_rate(wrk.Request(f"{base}/one-kb.txt"), seconds=1, rates=[100], log=lambda _m: None)
+        missing = openloop.step(wrk.Request(f"{base}/missing"), 100, 1)
+    (step,) = ok["steps"]
+    assert (step["rate"], step["statuses"], step["failed"], step["transport_errors"]) == (100, {"200": 100}, 0, {})
+    assert step["p99_ms"] > 0 and step["achieved_rps"] > 0
+    assert ok["max_rate_p99_under_100ms"] == (100 if step["ok"] else None)
+    # Non-2xx answers are failures, and a step with failures never passes.
+    assert (missing["statuses"], missing["failed"], missing["ok"]) == ({"404": 100}, 100, False)
 
 
 def test_other_scripts_figures_are_read():
@@ -98,15 +123,35 @@ def _run(module: str, args: list[str], results_dir: Path, timeout: int) -> subpr
 
 @needs_root
 def test_short_bench_and_chaos_on_a_sandbox_host(tmp_path):
-    short_bench = ["--only", "http,socketio", "--seconds", "2", "--connections", "4", "--clients", "5"]
+    short_bench = [
+        "--only", "http,openloop,socketio,failover", "--seconds", "2", "--connections", "4",
+        "--clients", "10", "--client-processes", "2", "--rates", "50,100", "--step-seconds", "1",
+    ]  # fmt: skip
     bench = _run("bench", short_bench, tmp_path, timeout=1800)
     assert bench.returncode == 0, "python -m bench (short) failed; see its output above"
     data = json.loads((tmp_path / "latest.json").read_text())["bench"]
+    assert data["web_processes"] >= 1
     assert {run["case"] for run in data["http"]} == {"a", "b", "c", "d"}
     for run in data["http"]:
-        assert run["requests"] > 0 and run["rps"] > 0
+        assert run["requests"] > 0 and run["rps"] > 0 and run["error_count"] == 0
         assert 0 < run["latency_ms"]["p50"] <= run["latency_ms"]["p99"]
-    assert data["socketio"]["connected"] == 5 and data["socketio"]["received"] == 5
+        # (a) is nginx alone; every API case costs the web processes some CPU, read from /proc.
+        assert run["web_cpu_ms_per_request"] >= 0 if run["case"] == "a" else run["web_cpu_ms_per_request"] > 0
+    assert [loop["case"] for loop in data["openloop"]] == ["b", "c", "d"]
+    for loop in data["openloop"]:
+        assert loop["steps"] and loop["steps"][0]["rate"] == 50
+        for step in loop["steps"]:
+            assert step["responses"] > 0 and step["failed"] == 0, step
+    sio = data["socketio"]
+    assert (sio["clients"], sio["client_processes"], sio["connected"], sio["refused"]) == (10, 2, 10, 0)
+    assert (sio["received"], sio["dropped"], sio["health_while_held"]["failed"]) == (10, 0, 0)
+    failover = data["failover"]
+    # nginx passes what the killed process held, and every new request, to the others: nothing fails.
+    assert failover["killed_pids"] >= 1 and failover["restarted_after_s"] is not None
+    assert (failover["failed_requests"], failover["requests"] > 0) == (0, True), failover
+    checked = {t["name"]: t for t in data["targets"]}
+    assert checked["kill -9 of one web process under load: failed requests"]["met"] is True
+    assert checked["Socket.IO, 10 clients: refused"]["met"] is True
 
     chaos = _run("bench.chaos", ["--only", "kill", "--kill", "gunicorn"], tmp_path, timeout=900)
     saved = json.loads((tmp_path / "latest.json").read_text())
@@ -114,5 +159,12 @@ def test_short_bench_and_chaos_on_a_sandbox_host(tmp_path):
     (kill,) = saved["chaos"]["kills"]
     assert kill["process"] == "gunicorn" and kill["acknowledged"] > 0
     assert kill["restarted_by"] == "itself" and kill["lost"] == 0
-    # Its exit status reflects targets (a recovery time), which this gate does not judge; it must have run.
-    assert chaos.returncode in (0, 1) and "kill -9 gunicorn" in (tmp_path / "latest.md").read_text()
+    chaos_targets = {t["name"]: t["met"] for t in saved["chaos"]["targets"]}
+    assert set(chaos_targets) == {
+        "kill -9 gunicorn: healthy again by itself",
+        "kill -9 gunicorn: acknowledged writes lost",
+    }
+    assert chaos_targets["kill -9 gunicorn: acknowledged writes lost"] is True
+    # The exit status is the verdict on the targets: 0 exactly when every one was met.
+    assert chaos.returncode == (0 if all(chaos_targets.values()) else 1), chaos.stderr[-2000:]
+    assert "kill -9 gunicorn" in (tmp_path / "latest.md").read_text()

@@ -17,7 +17,7 @@ from pulumi_harness import (
     run_program,
 )
 
-from infra.config import ConfigError
+from infra.config import ConfigError, instance_vcpus, parse
 
 INSTANCE = "alicloud:ecs/instance:Instance"
 RULE = "alicloud:ecs/securityGroupRule:SecurityGroupRule"
@@ -244,6 +244,9 @@ BAD_CONFIGS = [
     ({"instanceCount": -2}, "raindrop:instanceCount", "at least 1"),
     ({"instanceCount": "two"}, "raindrop:instanceCount", "whole number"),
     ({"aptMirror": "ftp://mirror"}, "raindrop:aptMirror", "http(s) URL"),
+    ({"webProcesses": 0}, "raindrop:webProcesses", "must be 1-64, got 0"),
+    ({"webProcesses": "four"}, "raindrop:webProcesses", "'four' is not a whole number"),
+    ({"instanceType": "ecs.t5-lc1m1.small"}, "raindrop:webProcesses", "cannot tell the vCPUs"),
     ({"releaseArchive": "/nonexistent/raindrop-x.tar.gz"}, "raindrop:releaseArchive", "does not exist"),
     ({"sshPublicKey": "ssh-ed25519 AAAA me"}, "raindrop:sshPrivateKey", "set together"),
     ({"dbPassword": "short"}, "raindrop:dbPassword", "16-256 characters"),
@@ -528,3 +531,12 @@ def test_scale_out_sets_an_rds_backup_policy_and_no_backup_role(preview: bool) -
     assert run.mocks.of_type("alicloud:ram/role:Role") == []
     (bucket,) = run.mocks.of_type("alicloud:oss/bucket:Bucket")
     assert "lifecycleRules" not in bucket.inputs
+
+
+def test_web_processes_default_to_the_instance_types_vcpus() -> None:
+    sizes = ["ecs.e-c1m2.large", "ecs.g7.xlarge", "ecs.c7.2xlarge", "ecs.r7.16xlarge", "ecs.t5-lc1m1.small"]
+    assert [instance_vcpus(name) for name in sizes] == [2, 4, 8, 64, None]
+    base = {"adminCidrs": ["203.0.113.7/32"]}
+    assert parse(base).web_processes == 2  # the default instance type
+    assert parse({**base, "instanceType": "ecs.g7.2xlarge"}).web_processes == 8
+    assert parse({**base, "instanceType": "ecs.t5-lc1m1.small", "webProcesses": "3"}).web_processes == 3

@@ -182,11 +182,24 @@ def test_nginx_site_text_has_the_key_directives():
     assert 'return 413 \'{"msg": "Request Entity Too Large(max=4M)"}\';' in text
     assert "client_max_body_size 4M;" in text
     assert "server_tokens off;" in text
-    assert "ip_hash" not in text
     many = render.render("nginx-site.conf", variables(raindrop_gunicorn_processes=3))
-    upstream = re.search(r"upstream raindrop_gunicorn \{(.*?)\}", many, re.S).group(1)
-    assert "ip_hash;" in upstream
-    assert re.findall(r"server (\S+);", upstream) == ["127.0.0.1:10000", "127.0.0.1:10001", "127.0.0.1:10002"]
+    servers = [f"server 127.0.0.1:{port} max_fails=1 fail_timeout=5s;" for port in (10000, 10001, 10002)]
+    # The API round-robin (nginx's default), Socket.IO by least connections; no stickiness anywhere.
+    api = re.search(r"upstream raindrop_gunicorn \{(.*?)\}", many, re.S).group(1)
+    assert [line.strip() for line in api.strip().splitlines() if not line.strip().startswith("#")] == [
+        "zone raindrop_gunicorn 64k;",
+        *servers,
+    ]
+    sockets = re.search(r"upstream raindrop_socketio \{(.*?)\}", many, re.S).group(1)
+    assert [line.strip() for line in sockets.strip().splitlines()] == [
+        "zone raindrop_socketio 64k;",
+        "least_conn;",
+        *servers,
+    ]
+    assert not re.search(r"^\s*(ip_hash|hash)\b", many, re.M)
+    api_location = re.search(r"location \^~ /api/ \{(.*?)\}", many, re.S).group(1)
+    assert "proxy_next_upstream error timeout;" in api_location
+    assert "proxy_next_upstream_tries 3;" in api_location
 
 
 def test_nginx_admin_text_allows_only_the_admin_cidrs():
@@ -275,9 +288,9 @@ def test_env_file_sets_oss_only_with_a_bucket(tmp_path):
 class StubUpstream(http.server.ThreadingHTTPServer):
     """Stands in for gunicorn and supervisor: answers 200 and records what nginx passed on."""
 
-    def __init__(self) -> None:
+    def __init__(self, port: int = 0) -> None:
         self.requests: list[dict] = []
-        super().__init__(("127.0.0.1", 0), self._Handler)
+        super().__init__(("127.0.0.1", port), self._Handler)
 
     class _Handler(http.server.BaseHTTPRequestHandler):
         def _answer(self) -> None:
@@ -304,14 +317,51 @@ class StubUpstream(http.server.ThreadingHTTPServer):
             pass
 
 
-@pytest.fixture
-def stub_upstream() -> Iterator[StubUpstream]:
-    server = StubUpstream()
+class DyingUpstream(StubUpstream):
+    """A gunicorn killed mid-request: reads the request, records it, and closes the connection unanswered."""
+
+    class _Handler(StubUpstream._Handler):
+        def _answer(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            self.rfile.read(length)
+            self.server.requests.append({"method": self.command, "path": self.path})  # type: ignore[attr-defined]
+            self.close_connection = True
+
+        do_GET = do_POST = _answer
+
+
+@contextlib.contextmanager
+def serving(server: StubUpstream) -> Iterator[StubUpstream]:
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture
+def stub_upstream() -> Iterator[StubUpstream]:
+    with serving(StubUpstream()) as server:
+        yield server
+
+
+def consecutive_upstreams(*kinds: type[StubUpstream]) -> list[StubUpstream]:
+    """Servers on consecutive ports, as the template numbers the gunicorn processes from the first port."""
+    for _ in range(50):
+        first = StubUpstream()
+        port = first.server_address[1]
+        first.server_close()
+        servers: list[StubUpstream] = []
+        try:
+            for offset, kind in enumerate(kinds):
+                servers.append(kind(port + offset))
+            return servers
+        except OSError:
+            for server in servers:
+                server.server_close()
+    raise AssertionError("found no consecutive free ports")
 
 
 def nginx_wrapper(tmp: Path, sites: list[Path]) -> Path:
@@ -403,6 +453,7 @@ def nginx_site(world_dir, stub_upstream) -> Iterator[tuple[int, Path]]:
                 raindrop_listen_address="127.0.0.1",
                 raindrop_http_port=port,
                 raindrop_gunicorn_first_port=stub_upstream.server_address[1],
+                raindrop_gunicorn_processes=1,
                 raindrop_client_root=str(client),
                 raindrop_static_dir=str(static),
                 raindrop_uploads_dir=str(uploads),
@@ -470,6 +521,54 @@ def test_nginx_proxies_api_and_socketio_with_the_headers(nginx_site, stub_upstre
     assert seen["path"] == "/socket.io/?EIO=4&transport=websocket"
     assert seen["headers"]["Upgrade"] == "websocket"
     assert seen["headers"]["Connection"] == "upgrade"
+
+
+def _two_gunicorn_site(path: Path, port: int, first_port: int) -> Path:
+    path.write_text(
+        render.render(
+            "nginx-site.conf",
+            variables(
+                raindrop_listen_address="127.0.0.1",
+                raindrop_http_port=port,
+                raindrop_gunicorn_first_port=first_port,
+                raindrop_gunicorn_processes=2,
+            ),
+        )
+    )
+    return path
+
+
+def test_nginx_retries_idempotent_requests_on_the_next_gunicorn_and_never_a_post(tmp_path):
+    """Two gunicorn ports. One dies mid-request (a kill -9): a GET it took is answered by the other, a POST is
+    not sent twice (it may have been applied) and gets 502. One where nothing listens (a process restarting):
+    no request fails, since nothing was sent."""
+    port = free_port()
+    dying, alive = consecutive_upstreams(DyingUpstream, StubUpstream)
+    site = _two_gunicorn_site(tmp_path / "site.conf", port, dying.server_address[1])
+    with serving(dying), serving(alive), running_nginx(tmp_path, [site], [port]):
+        gets = [request(port, "GET", f"/api/feed?n={n}") for n in range(4)]
+        assert [(response.status, json.loads(body)) for response, body in gets] == [
+            (200, {"upstream": f"/api/feed?n={n}"}) for n in range(4)
+        ]
+        # The dying one took one GET, which the other answered too; then it is left out for fail_timeout.
+        assert len(dying.requests) == 1
+        assert [r["path"] for r in alive.requests] == [f"/api/feed?n={n}" for n in range(4)]
+
+    dying, alive = consecutive_upstreams(DyingUpstream, StubUpstream)
+    site = _two_gunicorn_site(tmp_path / "site.conf", port, dying.server_address[1])
+    with serving(dying), serving(alive), running_nginx(tmp_path, [site], [port]):
+        posts = [request(port, "POST", "/api/posts", b"{}", {"Content-Type": "application/json"}) for _ in range(2)]
+        assert sorted(response.status for response, _ in posts) == [200, 502]
+        assert [r["method"] for r in dying.requests] == ["POST"]
+        assert [r["method"] for r in alive.requests] == ["POST"]
+
+    gone, alive = consecutive_upstreams(StubUpstream, StubUpstream)
+    gone.server_close()
+    site = _two_gunicorn_site(tmp_path / "site.conf", port, gone.server_address[1])
+    with serving(alive), running_nginx(tmp_path, [site], [port]):
+        answers = [request(port, method, "/api/posts", b"{}")[0].status for method in ("POST", "GET") * 2]
+        assert answers == [200, 200, 200, 200]
+        assert [r["method"] for r in alive.requests] == ["POST", "GET", "POST", "GET"]
 
 
 def test_nginx_answers_a_too_large_upload_with_a_json_413(nginx_site, stub_upstream):
@@ -589,6 +688,12 @@ def test_supervisor_runs_the_programs_as_the_app_user_with_the_env_file(supervis
         assert f"--bind 127.0.0.1:{port}" in line
         assert f"secret={SECRET_KEY} " in line
         assert f"cwd={supervisord['current']}" in line
+    # supervisord's minfds (merged into Debian's [supervisord]) is every program's open-file limit.
+    for name in [*web, "raindrop-celery"]:
+        pid = int(run(*supervisord["ctl"], "pid", name).stdout)
+        limits = Path(f"/proc/{pid}/limits").read_text()
+        (soft,) = [line.split()[3] for line in limits.splitlines() if line.startswith("Max open files")]
+        assert int(soft) >= 16384, (name, limits)
     line = wait_until(lambda: (supervisord["logs"] / "raindrop-celery.log").read_text(), "celery log")
     assert "user=nobody " in line
     assert "args=--app raindrop_server.worker:celery worker --pool gevent --concurrency 20" in line
@@ -843,7 +948,7 @@ def test_mariadb_runs_with_the_rendered_my_cnf(mariadb):
         "utf8mb4",
         "utf8mb4_unicode_ci",
         str(128 * 1024 * 1024),
-        "100",
+        "200",
         "0",
     ]
     # The client sections make the mariadb client speak utf8mb4 too.
@@ -958,7 +1063,7 @@ DEBIAN_NGINX_CONF = Path("/etc/nginx/nginx.conf")
 
 def test_nginx_main_config_raises_debians_connection_limits(tmp_path):
     text = render.render("nginx.conf", variables())
-    assert re.search(r"^\tworker_connections 4096;$", text, re.M)
+    assert re.search(r"^\tworker_connections 8192;$", text, re.M)
     assert re.search(r"^worker_rlimit_nofile 16384;$", text, re.M)
     debian = DEBIAN_NGINX_CONF.read_text()
     # Everything else is Debian's: the same includes, so conf.d, modules and sites keep working.

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import importlib
 import json
+import os
 import re
 import secrets as token_source
 import tarfile
@@ -46,8 +47,12 @@ def _missing_modules() -> list[str]:
 
 
 def sandbox_values(sandbox: Sandbox) -> dict[str, Any]:
-    """Template values for a sandbox: the admin port answers the machine, which is the veth's host end."""
-    return {"raindrop_admin_cidrs": [sandbox.settings.subnet]}
+    """Template values for a sandbox: the admin port answers the machine, which is the veth's host end; one web
+    process per core, and the host has this machine's cores (RAINDROP_SANDBOX_WEB_PROCESSES overrides)."""
+    processes = os.environ.get("RAINDROP_SANDBOX_WEB_PROCESSES") or str(len(os.sched_getaffinity(0)))
+    if not processes.isdigit() or int(processes) < 1:
+        raise ValueError(f"RAINDROP_SANDBOX_WEB_PROCESSES must be a positive integer, got {processes!r}")
+    return {"raindrop_admin_cidrs": [sandbox.settings.subnet], "raindrop_gunicorn_processes": int(processes)}
 
 
 def host_secrets(sandbox: Sandbox) -> dict[str, str]:

@@ -107,7 +107,7 @@ export async function runScenario(browser, baseUrl, shotDir) {
   await steps.run("bob's home feed goes live", async () => {
     await bobPage.getByRole('link', { name: 'Home', exact: true }).click();
     await bobPage.getByText('Live updates on.').waitFor({ timeout: WAIT_MS });
-    // Socket.IO starts on long-polling and upgrades; the upgrade must get through the proxy.
+    // Socket.IO runs on WebSocket only; the handshake must get through the proxy.
     await waitUntil(
       () => bobSockets.some((url) => url.includes('/socket.io/') && url.includes('transport=websocket')),
       () => `no Socket.IO websocket was opened (saw: ${bobSockets.join(', ') || 'none'})`,

@@ -6,6 +6,7 @@ import queue
 import pytest
 import requests
 import socketio
+import websocket
 from conftest import wait_until
 
 
@@ -72,22 +73,40 @@ def test_cross_site_origins_are_refused_behind_the_proxy(app, live_server):
     session = _register(live_server, "carol")
     cookie = "; ".join(f"{c.name}={c.value}" for c in session.cookies)
     host = live_server.removeprefix("http://")
-    # Long-polling here: the WebSocket client library adds an Origin header of its own.
-    # nginx terminates https and says so in X-Forwarded-Proto; the page's own origin is accepted.
-    same_site = socketio.Client(reconnection=False)
-    same_site.connect(
-        live_server,
-        headers={"Cookie": cookie, "Origin": f"https://{host}", "X-Forwarded-Proto": "https"},
-        transports=["polling"],
-        wait_timeout=10,
+
+    def first_frame(origin: str) -> str | None:
+        """What the server sends first on a WebSocket opened from a page of `origin`: the Engine.IO open packet,
+        or nothing (None) when it closes the socket instead."""
+        # nginx terminates https and says so in X-Forwarded-Proto.
+        ws = websocket.create_connection(
+            f"ws://{host}/socket.io/?EIO=4&transport=websocket",
+            origin=origin,
+            cookie=cookie,
+            header={"X-Forwarded-Proto": "https"},
+            timeout=10,
+        )
+        try:
+            return ws.recv() or None
+        except websocket.WebSocketConnectionClosedException:
+            return None
+        finally:
+            ws.close()
+
+    # The page's own origin is accepted; another site's page cannot open a socket with the user's cookie.
+    assert first_frame(f"https://{host}").startswith('0{"sid":')
+    assert first_frame("https://evil.example") is None
+
+
+def test_long_polling_is_refused_with_a_clear_error(app, live_server):
+    """WebSocket only: a long-polling session would need stickiness between the gunicorn processes."""
+    session = _register(live_server, "dave")
+    response = session.get(f"{live_server}/socket.io/?EIO=4&transport=polling", timeout=10)
+    assert (response.status_code, response.headers["Content-Type"], response.text) == (
+        400,
+        "text/plain",
+        '"Invalid transport"',
     )
-    same_site.disconnect()
-    # Another site's page cannot open a socket with the user's cookie.
-    cross_site = socketio.Client(reconnection=False)
     with pytest.raises(socketio.exceptions.ConnectionError):
-        cross_site.connect(
-            live_server,
-            headers={"Cookie": cookie, "Origin": "https://evil.example", "X-Forwarded-Proto": "https"},
-            transports=["polling"],
-            wait_timeout=10,
+        socketio.Client(reconnection=False).connect(
+            live_server, headers={"Cookie": session.headers.get("Cookie", "")}, transports=["polling"], wait_timeout=10
         )

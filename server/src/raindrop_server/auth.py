@@ -17,7 +17,7 @@ from raindrop_server.extensions import db
 from raindrop_server.models import User
 from raindrop_server.ratelimit import check_auth_rate
 from raindrop_server.text import USERNAME_PATTERN
-from raindrop_server.views import user_json
+from raindrop_server.views import user_exists, user_json
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -34,7 +34,7 @@ _DUMMY_HASH = _hasher.hash("raindrop-timing-equaliser")
 def current_user_id() -> int | None:
     if "user_id" not in g:
         user_id = session.get("user_id")
-        g.user_id = user_id if user_id and db.session.get(User, user_id) is not None else None
+        g.user_id = user_id if user_id and user_exists(user_id) else None
     return g.user_id
 
 

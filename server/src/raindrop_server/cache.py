@@ -1,24 +1,35 @@
 """Hot reads (profiles, posts) cached in Redis as JSON and deleted on every write that changes them.
 
 With RAINDROP_FEED_CACHE=0 nothing is read from or written to the cache, so every read goes to MySQL
-(the benchmark's baseline).
+(the benchmark's baseline). Redis is never the record: when it is down, reads load from MySQL and a
+write's invalidation is logged (the entry expires within TTL_SECONDS anyway).
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Iterable
+import logging
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+import orjson
+import redis
 from flask import current_app
 
-from raindrop_server.extensions import KEY_PREFIX, get_redis
+from raindrop_server.extensions import KEY_PREFIX, get_redis, redis_health
+
+log = logging.getLogger(__name__)
 
 TTL_SECONDS = 600
+POST_PREFIX = f"{KEY_PREFIX}post:"
 
 
 def enabled() -> bool:
     return bool(current_app.config["FEED_CACHE"])
+
+
+def usable() -> bool:
+    """The cache is on and Redis did not just fail: worth a round trip."""
+    return enabled() and redis_health().up()
 
 
 def user_key(user_id: int) -> str:
@@ -26,35 +37,61 @@ def user_key(user_id: int) -> str:
 
 
 def post_key(post_id: int) -> str:
-    return f"{KEY_PREFIX}post:{post_id}"
+    return f"{POST_PREFIX}{post_id}"
 
 
 def get_many(
-    ids: list[int], key: Callable[[int], str], load: Callable[[list[int]], dict[int, dict[str, Any]]]
+    ids: list[int],
+    key: Callable[[int], str],
+    load: Callable[[list[int]], dict[int, dict[str, Any]]],
+    prefetched: Mapping[int, str | None] | None = None,
 ) -> dict[int, dict[str, Any]]:
-    """Look ids up in the cache, load the misses in one go, and cache what was loaded."""
+    """Look ids up in the cache, load the misses in one go, and cache what was loaded.
+
+    `prefetched` holds cache values (None for a miss) that the caller already read in its own round trip.
+    """
     if not ids:
         return {}
-    if not enabled():
+    if not usable():
         return load(ids)
-    redis = get_redis()
     found: dict[int, dict[str, Any]] = {}
-    for item_id, raw in zip(ids, redis.mget([key(i) for i in ids]), strict=True):
-        if raw is not None:
-            found[item_id] = json.loads(raw)
+    if prefetched is not None and all(i in prefetched for i in ids):
+        raws: list[str | None] = [prefetched[i] for i in ids]
+    else:
+        try:
+            raws = get_redis().mget([key(i) for i in ids])
+        except redis.RedisError as error:
+            redis_health().failed("reading from MySQL", error)
+            return load(ids)
+    for item_id, raw in zip(ids, raws, strict=True):
+        if raw:
+            found[item_id] = orjson.loads(raw)
     missing = [i for i in ids if i not in found]
     if missing:
         loaded = load(missing)
         if loaded:
-            pipe = redis.pipeline(transaction=False)
-            for item_id, value in loaded.items():
-                pipe.set(key(item_id), json.dumps(value), ex=TTL_SECONDS)
-            pipe.execute()
+            _store({key(item_id): value for item_id, value in loaded.items()})
         found.update(loaded)
     return found
 
 
+def _store(values: dict[str, dict[str, Any]]) -> None:
+    try:
+        pipe = get_redis().pipeline(transaction=False)
+        for name, value in values.items():
+            pipe.set(name, orjson.dumps(value), ex=TTL_SECONDS)
+        pipe.execute()
+    except redis.RedisError as error:
+        redis_health().failed("not caching what was loaded", error)
+
+
 def invalidate(keys: Iterable[str]) -> None:
     keys = list(keys)
-    if keys and enabled():
+    if not keys or not enabled():
+        return
+    try:
         get_redis().delete(*keys)
+    except redis.RedisError as error:
+        # The write is committed; failing its response now would invite a duplicate retry.
+        log.error("redis unavailable, %s stay cached until they expire (%d s): %s", keys, TTL_SECONDS, error)
+        redis_health().failed("invalidating", error)

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import logging
+import time
+
 import redis
 from flask import Flask, current_app
 from flask_migrate import Migrate
 from flask_socketio import SocketIO
 from flask_sqlalchemy import SQLAlchemy
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 from sqlalchemy.orm import DeclarativeBase
 
 
@@ -24,12 +29,52 @@ socketio = SocketIO()
 KEY_PREFIX = "rd:"
 
 
+log = logging.getLogger(__name__)
+
+# After a failed Redis call the process goes straight to MySQL for this long before it tries Redis again, so an
+# outage costs one failed call per second, not one (or a retried timeout) on every cache read of every request.
+REDIS_RETRY_AFTER_SECONDS = 1.0
+# Connections one process keeps to Redis, and how long a request waits for a free one.
+REDIS_POOL_SIZE = 200
+REDIS_POOL_WAIT_SECONDS = 5
+
+
+class RedisHealth:
+    """Whether this process's last Redis call failed recently (see REDIS_RETRY_AFTER_SECONDS)."""
+
+    def __init__(self) -> None:
+        self.down_until = 0.0
+
+    def up(self) -> bool:
+        return time.monotonic() >= self.down_until
+
+    def failed(self, what: str, error: Exception) -> None:
+        if self.up():  # one line per outage second, not one per request
+            log.warning("redis unavailable, %s: %s: %s", what, type(error).__name__, error)
+        self.down_until = time.monotonic() + REDIS_RETRY_AFTER_SECONDS
+
+
 def init_redis(app: Flask) -> None:
-    # Short timeouts: a Redis that stopped answering should fail a request (or the health check), not hang it.
-    app.extensions["redis"] = redis.Redis.from_url(
-        app.config["REDIS_URL"], decode_responses=True, socket_connect_timeout=3, socket_timeout=5
+    # Short timeouts: a Redis that stopped answering should fail over to MySQL (or fail the health check), not
+    # hang the request. No retries: a refused connection is an outage, and the callers fall back at once.
+    # A blocking pool: under gevent hundreds of requests may want a connection at once, and redis-py's default
+    # pool would raise at 100 (MaxConnectionsError), which is load, not an outage; here a request waits instead.
+    pool = redis.BlockingConnectionPool.from_url(
+        app.config["REDIS_URL"],
+        max_connections=REDIS_POOL_SIZE,
+        timeout=REDIS_POOL_WAIT_SECONDS,
+        decode_responses=True,
+        socket_connect_timeout=3,
+        socket_timeout=5,
+        retry=Retry(NoBackoff(), 0),
     )
+    app.extensions["redis"] = redis.Redis(connection_pool=pool)
+    app.extensions["redis_health"] = RedisHealth()
 
 
 def get_redis() -> redis.Redis:
     return current_app.extensions["redis"]
+
+
+def redis_health() -> RedisHealth:
+    return current_app.extensions["redis_health"]

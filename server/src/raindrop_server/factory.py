@@ -14,10 +14,12 @@ from raindrop_server import (
     errors,
     feed,
     health,
+    jsonio,
     notifications,
     openapi,
     posts,
     realtime,  # noqa: F401 - registers the Socket.IO handlers
+    timeline,
     uploads,
     users,
 )
@@ -32,12 +34,21 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Build the app from config, or from the RAINDROP_* environment when config is None."""
     app = Flask("raindrop_server")  # the package: its static/ folder and the Celery app name
     app.config.update(config_from_env() if config is None else config)
+    jsonio.init_app(app)
     db.init_app(app)
     migrate.init_app(app, db, directory=str(MIGRATIONS_DIR))
     init_redis(app)
+    timeline.init_app(app)
     celery_init_app(app)
     # The Redis message queue lets several gunicorn processes and the Celery worker emit to any client.
-    socketio.init_app(app, message_queue=app.config["REDIS_URL"], channel=app.config["SOCKETIO_CHANNEL"])
+    # WebSocket only: one connection holds the whole Engine.IO session, so nginx may send each client to any
+    # gunicorn process (long-polling would need every request of a session on the process that opened it).
+    socketio.init_app(
+        app,
+        message_queue=app.config["REDIS_URL"],
+        channel=app.config["SOCKETIO_CHANNEL"],
+        transports=["websocket"],
+    )
     # gunicorn listens on localhost behind nginx: one proxy hop supplies the client address (rate
     # limits count per client) and the scheme. Wrapped last so Socket.IO's middleware sees them too.
     app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)

@@ -12,11 +12,11 @@ from raindrop_server.api import json_body, text_field
 from raindrop_server.auth import current_user_id, login_required
 from raindrop_server.celery_app import enqueue
 from raindrop_server.extensions import db
-from raindrop_server.models import Comment, Post
+from raindrop_server.models import Comment, Post, utcnow
 from raindrop_server.tasks import fan_out_post, remove_post_from_feeds
 from raindrop_server.text import render_markdown
 from raindrop_server.uploads import url_prefixes
-from raindrop_server.views import comments_json, posts_json
+from raindrop_server.views import comments_json, post_fields, posts_json, with_authors
 
 bp = Blueprint("posts", __name__, url_prefix="/api/posts")
 
@@ -48,14 +48,24 @@ def create_post() -> tuple[dict[str, Any], int]:
     author_id = current_user_id()
     body = json_body()
     text = text_field(body, "body", max_length=MAX_BODY, min_length=1)
-    post = Post(author_id=author_id, body=text, html=render_markdown(text), image_url=_image_url(body))
+    # Whole seconds, as MariaDB's DATETIME keeps them (MySQL would round): the response is built from this
+    # object, and a later read of the row must show the same created_at.
+    post = Post(
+        author_id=author_id,
+        body=text,
+        html=render_markdown(text),
+        image_url=_image_url(body),
+        created_at=utcnow().replace(microsecond=0),
+    )
     db.session.add(post)
     db.session.flush()
+    # Taken before the commit expires the object: the response needs no second read of the row.
+    fields = post_fields(post)
     notes = notifications.add(notifications.mentioned_users(text, author_id), "mention", author_id, post.id)
     db.session.commit()
     notifications.push(notes)
-    enqueue(fan_out_post, post.id)
-    return {"post": posts_json([post.id])[0]}, 201
+    enqueue(fan_out_post, fields["id"])
+    return {"post": with_authors([fields])[0]}, 201
 
 
 @bp.get("/<int:post_id>")

@@ -9,10 +9,14 @@ continue in MySQL.
 
 from __future__ import annotations
 
-import sqlalchemy as sa
-from flask import current_app
+import logging
 
-from raindrop_server.extensions import KEY_PREFIX, db, get_redis
+import redis
+import sqlalchemy as sa
+from flask import Flask, current_app
+
+from raindrop_server import cache
+from raindrop_server.extensions import KEY_PREFIX, db, get_redis, redis_health
 from raindrop_server.models import Follow, Post
 
 FEED_LENGTH = 800
@@ -32,6 +36,27 @@ for _, key in ipairs(KEYS) do
 end
 return added
 """
+
+
+# One page of a timeline and the cached JSON of its posts. ARGV: the upper bound ("+inf" or "(id"), the count,
+# the TTL to refresh, and the post key prefix. nil when the timeline does not exist; else {complete flag, id,
+# post JSON or "" for a miss, id, ...}. The post keys are built here, not passed in KEYS, so this needs a
+# standalone Redis (or a proxy that allows it), as the local Redis and KVStore standard editions are.
+_PAGE_SCRIPT = """
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  return nil
+end
+local ids = redis.call('ZREVRANGEBYSCORE', KEYS[1], ARGV[1], '(0', 'LIMIT', 0, tonumber(ARGV[2]))
+local out = {redis.call('ZSCORE', KEYS[1], '0') and 1 or 0}
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+for _, id in ipairs(ids) do
+  out[#out + 1] = id
+  out[#out + 1] = redis.call('GET', ARGV[4] .. id) or ''
+end
+return out
+"""
+
+log = logging.getLogger(__name__)
 
 
 def feed_key(user_id: int) -> str:
@@ -81,18 +106,46 @@ def _mysql_ids_after(user_id: int, newest: int) -> list[int]:
 
 def page_ids(user_id: int, before: int | None, count: int) -> list[int]:
     """Up to count post ids of the home timeline, newest first, below the post id before."""
-    if not _cache_on():
-        return _mysql_ids(user_id, before, count)
-    redis = get_redis()
-    key = feed_key(user_id)
-    if not redis.exists(key):
-        _build(user_id)
+    return list(page(user_id, before, count))
+
+
+def page(user_id: int, before: int | None, count: int) -> dict[int, str | None]:
+    """The page as {post id: its cached JSON or None}, newest first; the cache values are read in the same
+    round trip (one script), so a cached feed page costs one call to Redis. MySQL answers when Redis is down."""
+    if not cache.usable():
+        return dict.fromkeys(_mysql_ids(user_id, before, count))
+    try:
+        found = _read(user_id, before, count)
+        if found is None:
+            _build(user_id)
+            found = _read(user_id, before, count)
+    except redis.RedisError as error:
+        redis_health().failed("the feed comes from MySQL", error)
+        return dict.fromkeys(_mysql_ids(user_id, before, count))
+    if found is None:  # expired between the build and the read: MySQL has the answer
+        return dict.fromkeys(_mysql_ids(user_id, before, count))
+    posts, complete = found
+    if len(posts) < count and not complete:
+        last = next(reversed(posts)) if posts else before
+        posts.update(dict.fromkeys(_mysql_ids(user_id, last, count - len(posts))))
+    return posts
+
+
+def _read(user_id: int, before: int | None, count: int) -> tuple[dict[int, str | None], bool] | None:
+    """The timeline's page and whether it reaches the beginning, or None when there is no timeline."""
+    script = current_app.extensions["timeline_page_script"]
     upper = f"({before}" if before is not None else "+inf"
-    ids = [int(i) for i in redis.zrevrangebyscore(key, upper, "(0", start=0, num=count)]
-    if len(ids) < count and redis.zscore(key, _COMPLETE) is None:
-        ids += _mysql_ids(user_id, ids[-1] if ids else before, count - len(ids))
-    redis.expire(key, FEED_TTL_SECONDS)
-    return ids
+    reply = script(
+        keys=[feed_key(user_id)], args=[upper, count, FEED_TTL_SECONDS, cache.POST_PREFIX], client=get_redis()
+    )
+    if reply is None:
+        return None
+    complete, *pairs = reply
+    return {int(pairs[i]): pairs[i + 1] or None for i in range(0, len(pairs), 2)}, bool(complete)
+
+
+def init_app(app: Flask) -> None:
+    app.extensions["timeline_page_script"] = app.extensions["redis"].register_script(_PAGE_SCRIPT)
 
 
 def push(user_ids: list[int], post_id: int) -> int:
@@ -118,5 +171,11 @@ def remove(user_ids: list[int], post_id: int) -> None:
 
 def forget(user_id: int) -> None:
     """Drop a timeline whose sources changed (follow, unfollow); the next read rebuilds it."""
-    if _cache_on():
+    if not _cache_on():
+        return
+    try:
         get_redis().delete(feed_key(user_id))
+    except redis.RedisError as error:
+        # The follow change is committed; the old timeline lives on until it expires (FEED_TTL_SECONDS).
+        log.error("redis unavailable, the timeline of user %d was not rebuilt: %s", user_id, error)
+        redis_health().failed("forgetting a timeline", error)

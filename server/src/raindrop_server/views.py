@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.orm import lazyload
 
 from raindrop_server import cache
 from raindrop_server.api import page
@@ -71,40 +72,54 @@ def user_json(user_id: int, viewer_id: int | None) -> dict[str, Any]:
     return users_json([user_id], viewer_id)[0]
 
 
-def _load_posts(ids: list[int]) -> dict[int, dict[str, Any]]:
-    rows = db.session.scalars(sa.select(Post).where(Post.id.in_(ids))).all()
+def user_exists(user_id: int) -> bool:
+    """Does the user of a session still exist? Answered from the profile cache when it is on, so a logged-in
+    request that needs no other row takes no database connection."""
+    if cache.enabled():
+        return user_id in profiles([user_id])
+    return db.session.get(User, user_id) is not None
+
+
+def post_fields(post: Post) -> dict[str, Any]:
+    """A post as it is cached: the contract's shape with author_id in place of the author."""
     return {
-        p.id: {
-            "id": p.id,
-            "author_id": p.author_id,
-            "body": p.body,
-            "html": p.html,
-            "image_url": p.image_url,
-            "created_at": iso(p.created_at),
-            "comment_count": p.comment_count,
-        }
-        for p in rows
+        "id": post.id,
+        "author_id": post.author_id,
+        "body": post.body,
+        "html": post.html,
+        "image_url": post.image_url,
+        "created_at": iso(post.created_at),
+        "comment_count": post.comment_count,
     }
 
 
-def posts_json(ids: list[int]) -> list[dict[str, Any]]:
-    """Posts in the order of ids; ids of deleted posts are skipped."""
-    found = cache.get_many(ids, cache.post_key, _load_posts)
-    authors = profiles([found[i]["author_id"] for i in ids if i in found])
+def _load_posts(ids: list[int]) -> dict[int, dict[str, Any]]:
+    # No author join: the authors come from the profile cache.
+    rows = db.session.scalars(sa.select(Post).where(Post.id.in_(ids)).options(lazyload(Post.author))).all()
+    return {p.id: post_fields(p) for p in rows}
+
+
+def with_authors(posts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Cached post fields with author_id replaced by the author's short profile."""
+    authors = profiles([p["author_id"] for p in posts])
     items = []
-    for post_id in ids:
-        if post_id not in found:
-            continue
-        post = dict(found[post_id])
+    for fields in posts:
+        post = dict(fields)
         post["author"] = user_lite(authors[post.pop("author_id")])
         items.append(post)
     return items
 
 
-def posts_page(ids: list[int], limit: int) -> dict[str, Any]:
+def posts_json(ids: list[int], prefetched: dict[int, str | None] | None = None) -> list[dict[str, Any]]:
+    """Posts in the order of ids; ids of deleted posts are skipped. `prefetched`: see cache.get_many."""
+    found = cache.get_many(ids, cache.post_key, _load_posts, prefetched)
+    return with_authors([found[i] for i in ids if i in found])
+
+
+def posts_page(ids: list[int], limit: int, prefetched: dict[int, str | None] | None = None) -> dict[str, Any]:
     """A page from limit + 1 post ids; the cursor follows the ids, so deleted posts never stall paging."""
     result = page([{"id": i} for i in ids], limit)
-    result["items"] = posts_json([item["id"] for item in result["items"]])
+    result["items"] = posts_json([item["id"] for item in result["items"]], prefetched)
     return result
 
 

@@ -14,7 +14,10 @@ export interface LiveSocket {
 export const LIVE_SOCKET_FACTORY = new InjectionToken<() => LiveSocket>('LIVE_SOCKET_FACTORY', {
   providedIn: 'root',
   // Same origin, default path `/socket.io/`: the session cookie is what authenticates the socket.
-  factory: () => (): Socket => io({ path: '/socket.io/', withCredentials: true }),
+  // WebSocket only, as the server accepts: one connection carries the whole session, so nginx may put it on
+  // any of the host's gunicorn processes (long-polling would need every request on the one that opened it).
+  factory: () => (): Socket =>
+    io({ path: '/socket.io/', withCredentials: true, transports: ['websocket'] }),
 });
 
 export type LiveState = 'offline' | 'connecting' | 'live';
