@@ -141,16 +141,22 @@ def deploy_existing(infra: Infra, bundle: release.Release) -> Deployment:
                                  "sudo " if h.user != "root" else "", read)
             for h in infra.hosts
         ])
+    return _deployment(infra, bundle, secrets, generated_secrets=generated)
+
+
+def _deployment(infra: Infra, bundle: release.Release, secrets: dict[str, pulumi.Output[str]],
+                **args: Any) -> Deployment:
+    """The Deployment of every host with the parts both modes share; `args` are the rest of DeploymentArgs."""
     return Deployment(
         "raindrop",
         DeploymentArgs(
             hosts=infra.hosts,
             template_values=template_values(infra),
-            host_settings={"apt_mirror": cfg.apt_mirror},
+            host_settings={"apt_mirror": infra.config.apt_mirror},
             bundle=Bundle(hash=bundle.hash, deps_hash=bundle.deps_hash, sha256=bundle.sha256),
             bundle_path=str(bundle.path),
             secrets=secrets,
-            generated_secrets=generated,
+            **args,
         ),
     )
 
@@ -172,17 +178,9 @@ def deploy(infra: Infra) -> Deployment:
     }
     if infra.backends is not None:
         secrets["oss_access_key_secret"] = infra.backends.upload_key_secret
-    return Deployment(
-        "raindrop",
-        DeploymentArgs(
-            hosts=infra.hosts,
-            template_values=template_values(infra),
-            host_settings={"apt_mirror": cfg.apt_mirror},
-            bundle=Bundle(hash=bundle.hash, deps_hash=bundle.deps_hash, sha256=bundle.sha256),
-            bundle_path=str(bundle.path),
-            secrets=secrets,
-            client_index=base.apply(lambda b: rewrite_index(html, assets, b)),
-            # The deploy's pre-migration backup copies itself to the bucket: the role must be on the host first.
-            after=[uploaded, *(infra.backup_writer.attachments if infra.backup_writer else [])],
-        ),
+    return _deployment(
+        infra, bundle, secrets,
+        client_index=base.apply(lambda b: rewrite_index(html, assets, b)),
+        # The deploy's pre-migration backup copies itself to the bucket: the role must be on the host first.
+        after=[uploaded, *(infra.backup_writer.attachments if infra.backup_writer else [])],
     )

@@ -384,24 +384,20 @@ _LIST_KEYS = ("adminCidrs", "sshCidrs")
 _JSON_KEYS = ("hosts",)
 
 
-def _read_list(cfg: pulumi.Config, key: str) -> object:
+def _read_json(cfg: pulumi.Config, key: str, *, text_ok: bool) -> object:
+    """A structured value (`pulumi config set --path 'raindrop:hosts[0].address' …` stores JSON).
+
+    With `text_ok`, a value that is not JSON comes back as its text (a comma-separated CIDR list, which
+    `_cidr_list` splits and checks); otherwise it is refused.
+    """
     text = cfg.get(key)
     if text is None:
         return None
     try:
         return json.loads(text)
     except json.JSONDecodeError:
-        return text  # a comma-separated string; `_cidr_list` splits it and checks each part
-
-
-def _read_json(cfg: pulumi.Config, key: str) -> object:
-    """A structured value (`pulumi config set --path 'raindrop:hosts[0].address' …` stores JSON)."""
-    text = cfg.get(key)
-    if text is None:
-        return None
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError:
+        if text_ok:
+            return text
         raise ConfigError(key, f"{text!r} is not a list; set it with pulumi config set --path") from None
 
 
@@ -409,8 +405,8 @@ def load(cfg: pulumi.Config | None = None) -> StackConfig:
     """Read and validate the `raindrop:` namespace of the current stack."""
     cfg = cfg or pulumi.Config(NAMESPACE)
     raw: dict[str, object] = {key: cfg.get(key) for key in _PLAIN_KEYS if cfg.get(key) is not None}
-    raw.update({key: _read_list(cfg, key) for key in _LIST_KEYS})
-    raw.update({key: _read_json(cfg, key) for key in _JSON_KEYS})
+    raw.update({key: _read_json(cfg, key, text_ok=True) for key in _LIST_KEYS})
+    raw.update({key: _read_json(cfg, key, text_ok=False) for key in _JSON_KEYS})
     parsed = parse(raw, stack=pulumi.get_stack())
 
     public_key = cfg.get("sshPublicKey")
