@@ -14,8 +14,8 @@ packages=(
   # the local sandbox host: debootstrap, booted by systemd-nspawn in its own netns, apt through tinyproxy;
   # systemd-analyze (systemd) checks the rendered drop-ins
   debootstrap systemd-container systemd tinyproxy iproute2 util-linux openssh-client openssh-server iptables
-  # benchmarks
-  wrk
+  # benchmarks: closed-loop wrk, open-loop hey (fixed arrival rates)
+  wrk hey
   # the host-step tests lint every generated script
   shellcheck
   # generic tools the scripts use
