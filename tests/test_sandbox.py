@@ -27,7 +27,7 @@ from app.sandbox.system import SandboxError
 from app.steps.script import Script
 
 if os.geteuid() != 0:  # a failure, not a skip: a suite that silently did nothing would read as passing
-    pytest.fail("the sandbox tests need root (they make network namespaces and chroots)", pytrace=False)
+    pytest.fail("the sandbox tests need root (network namespaces, systemd-nspawn)", pytrace=False)
 
 # RAINDROP_TEST_SANDBOX_PREFIX / _NET put a second run (another checkout) on hosts of its own.
 _PREFIX = os.environ.get("RAINDROP_TEST_SANDBOX_PREFIX", "rd")

@@ -22,7 +22,7 @@ from app.steps.script import Script
 from app.steps.shell import q
 
 if os.geteuid() != 0:  # a failure, not a skip: a suite that silently did nothing would read as passing
-    pytest.fail("the sandbox tests need root (they make network namespaces and chroots)", pytrace=False)
+    pytest.fail("the sandbox tests need root (network namespaces, systemd-nspawn)", pytrace=False)
 
 BACKUPS = "/srv/raindrop/shared/backups"
 UPLOADS = "/srv/raindrop/shared/uploads"

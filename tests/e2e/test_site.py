@@ -29,7 +29,7 @@ from app.steps.script import Script
 from bench.faults import SERVICES
 
 if os.geteuid() != 0:  # a failure, not a skip: a suite that silently did nothing would read as passing
-    pytest.fail("the sandbox tests need root (they make network namespaces and chroots)", pytrace=False)
+    pytest.fail("the sandbox tests need root (network namespaces, systemd-nspawn)", pytrace=False)
 
 ASSET = re.compile(r'(?:src|href)="([^"]+-[A-Z0-9]{8}\.(?:js|css))"')
 RUN = tokens.token_hex(3)
