@@ -148,7 +148,8 @@ def test_register_login_follow_post_feed_with_celery_fan_out(base_url, alice, bo
     received = []
     client = socketio.Client()
     client.on("feed:new", received.append)
-    client.connect(base_url, headers=cookie_header(bob_session), wait_timeout=10)
+    # WebSocket only, as the Angular client connects: the server refuses long-polling (no stickiness needed).
+    client.connect(base_url, headers=cookie_header(bob_session), transports=["websocket"], wait_timeout=10)
     try:
         post = alice_session.post(f"{base_url}/api/posts", json={"body": f"fan out {RUN}"}).json()["post"]
         # feed:new is emitted by the Celery worker after it fanned the post out to the followers.
