@@ -127,13 +127,16 @@ class Sandbox:
             "/usr/bin/env", "-i", f"PATH={PATH}", "LANG=C.UTF-8", "HOME=/root", *argv,
         ]  # fmt: skip
 
-    def processes(self) -> set[int]:
-        """Machine-side pids of the host's processes: the power loop and nspawn, and all in its namespaces."""
-        found = network.pids_in_netns(self.settings)
+    def _power_tree(self) -> set[int]:
+        """The machine-side processes that run the host from outside it: the power loop and its nspawn."""
         power = self.power_pid()
-        if power is not None:
-            found.add(power)
-            found |= {int(pid) for pid in run(["pgrep", "-P", str(power)], check=False).split()}
+        if power is None:
+            return set()
+        return {power, *(int(pid) for pid in run(["pgrep", "-P", str(power)], check=False).split())}
+
+    def _inside(self) -> set[int]:
+        """Machine-side pids of the processes in the host's network or PID namespace."""
+        found = network.pids_in_netns(self.settings)
         init = self.init_pid()
         pid_ns = os.readlink(f"/proc/{init}/ns/pid") if init else None
         if pid_ns:
@@ -146,23 +149,20 @@ class Sandbox:
         found.discard(os.getpid())
         return found
 
+    def processes(self) -> set[int]:
+        """Machine-side pids of the host's processes: the power loop and nspawn, and all in its namespaces."""
+        return self._power_tree() | self._inside()
+
     def process_table(self) -> list[dict[str, object]]:
         """pid, uid and command line of every process inside the host, read from the machine's /proc."""
         table = []
-        outside = {self.power_pid(), *self._nspawn_pids()}
-        for pid in sorted(self.processes() - outside):
+        for pid in sorted(self._inside() - self._power_tree()):
             with contextlib.suppress(OSError):
                 status = Path(f"/proc/{pid}/status").read_text()
                 uid = int(next(line for line in status.splitlines() if line.startswith("Uid:")).split()[1])
                 argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
                 table.append({"pid": pid, "uid": uid, "cmdline": " ".join(a.decode(errors="replace") for a in argv)})
         return table
-
-    def _nspawn_pids(self) -> set[int]:
-        power = self.power_pid()
-        if power is None:
-            return set()
-        return {int(pid) for pid in run(["pgrep", "-P", str(power), "-x", "systemd-nspawn"], check=False).split()}
 
     def mounts(self) -> list[str]:
         """Mounts under the host's directory in the machine's namespace (there should be none)."""
