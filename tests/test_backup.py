@@ -17,7 +17,7 @@ import tarfile
 from pathlib import Path
 
 import pytest
-from test_steps import BUNDLE, SECRETS, STUBS, TEMPLATE_VALUES, config
+from test_steps import BUNDLE, SECRETS, STUBS, TEMPLATE_VALUES, config, stub_bin
 
 from app import render
 from app.steps import deploy, provision, write_secrets
@@ -144,11 +144,7 @@ class BackupHost:
 
     def __init__(self, root: Path, *, keep: int = 3, bucket: str = "", local_db: bool = True) -> None:
         self.root = root
-        self.bin = root / "stub-bin"
-        self.bin.mkdir(parents=True)
-        for name, body in BACKUP_STUBS.items():
-            (self.bin / name).write_text(f"#!/bin/bash\n{body.strip()}\n")
-            (self.bin / name).chmod(0o755)
+        self.bin = stub_bin(root, BACKUP_STUBS)
         self.log = root / "calls.log"
         self.db = root / "database.sql"
         self.db.write_text("CREATE TABLE posts; INSERT 1;\n")

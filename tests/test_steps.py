@@ -445,16 +445,22 @@ exec "$@"
 }
 
 
+def stub_bin(root: Path, stubs: dict[str, str]) -> Path:
+    """root/stub-bin holding an executable bash script per stub, to put first on a scratch host's PATH."""
+    directory = root / "stub-bin"
+    directory.mkdir(parents=True)
+    for name, body in stubs.items():
+        (directory / name).write_text(f"#!/bin/bash\n{body.strip()}\n")
+        (directory / name).chmod(0o755)
+    return directory
+
+
 class Host:
     """A scratch tree standing in for a host: every path of the config lives under `root`."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
-        self.bin = root / "stub-bin"
-        self.bin.mkdir(parents=True)
-        for name, body in STUBS.items():
-            (self.bin / name).write_text(f"#!/bin/bash\n{body.strip()}\n")
-            (self.bin / name).chmod(0o755)
+        self.bin = stub_bin(root, STUBS)
         self.log = root / "calls.log"
         self.migrations = root / "migrations.log"
         self.bundles = root / "bundles"
