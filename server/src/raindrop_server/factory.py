@@ -19,6 +19,7 @@ from raindrop_server import (
     openapi,
     posts,
     realtime,  # noqa: F401 - registers the Socket.IO handlers
+    security_headers,
     timeline,
     uploads,
     users,
@@ -53,6 +54,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     # limits count per client) and the scheme. Wrapped last so Socket.IO's middleware sees them too.
     app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)
     errors.init_app(app)
+    security_headers.init_app(app)
     for blueprint in (auth.bp, users.bp, posts.bp, feed.bp, notifications.bp, uploads.bp, health.bp, openapi.bp):
         app.register_blueprint(blueprint)
     return app
