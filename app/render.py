@@ -56,6 +56,10 @@ HOST_FILES: tuple[HostFile, ...] = (
     HostFile("nginx.conf", "/etc/nginx/nginx.conf", 0o644),
     HostFile("nginx-site.conf", "/etc/nginx/sites-available/raindrop.conf", 0o644),
     HostFile("nginx-admin.conf", "/etc/nginx/sites-available/raindrop-admin.conf", 0o644),
+    # The security headers: their values as maps (http level, read through nginx.conf's conf.d include) and the
+    # add_header lines the site includes at server level and in every location with an add_header of its own.
+    HostFile("nginx-security-headers-http.conf", "/etc/nginx/conf.d/raindrop-security-headers.conf", 0o644),
+    HostFile("nginx-security-headers.conf", "/etc/nginx/snippets/raindrop-security-headers.conf", 0o644),
     HostFile("supervisor.conf", "/etc/supervisor/conf.d/raindrop.conf", 0o600),
     HostFile("supervisor-service.conf", "/etc/systemd/system/supervisor.service.d/raindrop-service.conf", 0o644),
     HostFile("gunicorn.conf.py", "/etc/raindrop/gunicorn.conf.py", 0o644),
@@ -101,6 +105,56 @@ def _nginx_string(value: object) -> str:
     return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
+def url_origin(url: str) -> str:
+    """scheme://host[:port] of a URL, "" for "": a CSP source that allows the whole origin, whatever the path."""
+    if not url:
+        return ""
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in {"http", "https"} or not parts.hostname:
+        raise ConfigError(f"{url!r} is not an http(s) URL")
+    return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}"
+
+
+def security_headers(variables: Mapping[str, Any]) -> dict[str, str]:
+    """The headers nginx gives its own responses (config/defaults.yml, raindrop_csp and below), in order.
+
+    One source for the nginx templates and for the client's e2e server (`python -m app.render security-headers`).
+    """
+    uploads_on_oss = bool(variables["raindrop_oss_bucket"])
+    tokens = {
+        "{asset_origin}": url_origin(variables["raindrop_csp_asset_origin"]),
+        "{upload_origin}": url_origin(variables["raindrop_oss_public_base"]) if uploads_on_oss else "",
+    }
+    directives = []
+    for name, sources in variables["raindrop_csp"].items():
+        # An origin is listed once even when the assets and the uploads share it (the same bucket).
+        values = dict.fromkeys(v for v in (tokens.get(s, s) for s in sources) if v)
+        directives.append(" ".join([name, *values]))
+    return {
+        "Content-Security-Policy": "; ".join(directives),
+        "X-Content-Type-Options": "nosniff",
+        # For browsers without CSP's frame-ancestors; the two say the same.
+        "X-Frame-Options": "DENY",
+        "Referrer-Policy": variables["raindrop_referrer_policy"],
+    }
+
+
+def _header_variable(name: str) -> str:
+    """The nginx variable holding one header's value, e.g. $raindrop_header_x_frame_options."""
+    return "$raindrop_header_" + name.lower().replace("-", "_")
+
+
+def _security_header_lines(csp: Any, asset_origin: str, oss_bucket: str, oss_public_base: str,
+                           referrer_policy: str) -> list[tuple[str, str, str]]:
+    """(header, nginx variable, value) for the nginx templates. The variables are passed by name, so that the
+    templates show (and jinja2.meta finds) every variable the headers depend on."""
+    headers = security_headers({
+        "raindrop_csp": csp, "raindrop_csp_asset_origin": asset_origin, "raindrop_oss_bucket": oss_bucket,
+        "raindrop_oss_public_base": oss_public_base, "raindrop_referrer_policy": referrer_policy,
+    })
+    return [(name, _header_variable(name), value) for name, value in headers.items()]
+
+
 @cache
 def _environment() -> jinja2.Environment:
     env = jinja2.Environment(
@@ -119,6 +173,7 @@ def _environment() -> jinja2.Environment:
         nginx_string=_nginx_string,
         pyrepr=repr,  # a Python literal for gunicorn.conf.py
     )
+    env.globals["security_header_lines"] = _security_header_lines
     return env
 
 
@@ -153,6 +208,10 @@ def config_variables(given: Mapping[str, Any], defaults: Mapping[str, Any] | Non
 _AT_LEAST_ONE = ("raindrop_gunicorn_processes", "raindrop_backup_keep", "raindrop_backup_lock_wait")
 _DAILY_TIME = re.compile(r"([01][0-9]|2[0-3]):[0-5][0-9]")
 _OSS_PREFIX = re.compile(r"[a-z0-9][a-z0-9_-]*/")
+# A CSP keyword or hash/nonce source: the only sources with quotes in them ('self', 'none', 'sha256-…').
+_QUOTED_KEYWORD = re.compile(r"'[A-Za-z0-9+/=_-]+'")
+# Characters that would end a CSP source or directive early, or be an nginx variable ($) in the map's value.
+_CSP_BREAKERS = set(";,'\"$\n\r")
 
 
 def _check_value(name: str, value: object, default: object) -> None:
@@ -168,6 +227,13 @@ def _check_value(name: str, value: object, default: object) -> None:
         raise ConfigError(f"template variable {name!r}: {value!r} is not a time of day HH:MM (UTC), e.g. '03:30'")
     if name == "raindrop_backup_oss_prefix" and not _OSS_PREFIX.fullmatch(str(value)):
         raise ConfigError(f"template variable {name!r}: {value!r} must be a key prefix like 'backups/'")
+    if name == "raindrop_csp":
+        _check_csp(value)
+    if name in {"raindrop_csp_asset_origin", "raindrop_oss_public_base"}:
+        try:
+            url_origin(str(value))
+        except ConfigError as exc:
+            raise ConfigError(f"template variable {name!r}: {exc}") from None
     if name == "raindrop_admin_cidrs":
         if not isinstance(value, list) or not value:
             raise ConfigError(f"template variable {name!r} must be a non-empty list of CIDRs")
@@ -176,6 +242,23 @@ def _check_value(name: str, value: object, default: object) -> None:
                 ipaddress.ip_network(str(cidr), strict=False)
             except ValueError:
                 raise ConfigError(f"template variable {name!r}: {cidr!r} is not a CIDR") from None
+
+
+_CSP_NAME = re.compile(r"[a-z][a-z-]*")
+
+
+def _check_csp(value: object) -> None:
+    """raindrop_csp: directive names mapping to lists of sources; nothing that would end a directive early."""
+    if not isinstance(value, dict) or not value:
+        raise ConfigError("template variable 'raindrop_csp' must map directive names to lists of sources")
+    for directive, sources in value.items():
+        if not isinstance(directive, str) or not _CSP_NAME.fullmatch(directive):
+            raise ConfigError(f"template variable 'raindrop_csp': {directive!r} is not a directive name")
+        if not isinstance(sources, list) or not all(isinstance(s, str) and s for s in sources):
+            raise ConfigError(f"template variable 'raindrop_csp': {directive} must be a list of sources")
+        bad = next((s for s in sources if _CSP_BREAKERS & set(s) and not _QUOTED_KEYWORD.fullmatch(s)), None)
+        if bad is not None:
+            raise ConfigError(f"template variable 'raindrop_csp': {directive} source {bad!r} holds ; , $ or a quote")
 
 
 def render(name: str, variables: Mapping[str, Any]) -> str:
@@ -216,3 +299,14 @@ def htpasswd_line(user: str, password: str, secret_key: str | None = None) -> st
         salt = b"$2b$%02d$" % HTPASSWD_BCRYPT_ROUNDS
         salt += base64.b64encode(derived).translate(bytes.maketrans(_STD_B64, _BCRYPT_B64))[:22]
     return f"{user}:{bcrypt.hashpw(password.encode(), salt).decode()}\n"
+
+
+if __name__ == "__main__":
+    # `python -m app.render security-headers`: the site's headers with the defaults, as JSON, for the client's
+    # e2e server (client/e2e/serve.mjs), so that it serves the build under the very policy nginx sends.
+    import json
+    import sys
+
+    if sys.argv[1:] != ["security-headers"]:
+        sys.exit("usage: python -m app.render security-headers")
+    print(json.dumps(security_headers(load_defaults())))

@@ -28,9 +28,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import bcrypt
+import crossplane
 import jinja2.meta
 import pytest
 import websocket
+from raindrop_server.security_headers import API_SECURITY_HEADERS
 
 from app import render
 
@@ -285,6 +287,10 @@ def test_env_file_sets_oss_only_with_a_bucket(tmp_path):
 # --- nginx -----------------------------------------------------------------------------------------
 
 
+# A path on which the stub upstream answers with the app's security headers, as gunicorn does on every path.
+APP_HEADERS_PATH = "/api/with-app-headers"
+
+
 class StubUpstream(http.server.ThreadingHTTPServer):
     """Stands in for gunicorn and supervisor: answers 200 and records what nginx passed on."""
 
@@ -307,6 +313,10 @@ class StubUpstream(http.server.ThreadingHTTPServer):
             body = json.dumps({"upstream": self.path}).encode()
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
+            if self.path.startswith(APP_HEADERS_PATH):
+                # What the Flask app sends on every response (server/src/raindrop_server/security_headers.py).
+                for name, value in API_SECURITY_HEADERS.items():
+                    self.send_header(name, value)
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             self.wfile.write(body)
@@ -366,7 +376,15 @@ def consecutive_upstreams(*kinds: type[StubUpstream]) -> list[StubUpstream]:
 
 def nginx_wrapper(tmp: Path, sites: list[Path]) -> Path:
     """The rendered nginx.conf (Debian's, with raised limits), its pid, logs and temp files moved to tmp and
-    the rendered sites in place of sites-enabled, so the sites are checked in the http context of a host."""
+    the rendered sites in place of sites-enabled, so the sites are checked in the http context of a host. The
+    security-header files are rendered into tmp too, and the sites' includes of the snippet point there."""
+    security_files = {}
+    for spec in render.HOST_FILES:
+        if spec.template.startswith("nginx-security-headers"):
+            security_files[spec.template] = tmp / spec.template
+            security_files[spec.template].write_text(render.render(spec.template, variables()))
+            for site in sites:
+                site.write_text(site.read_text().replace(spec.path, str(security_files[spec.template])))
     for sub in ("body", "proxy", "fastcgi", "uwsgi", "scgi"):
         (tmp / sub).mkdir(exist_ok=True)
     temp_paths = "".join(
@@ -384,6 +402,7 @@ def nginx_wrapper(tmp: Path, sites: list[Path]) -> Path:
         "pid /run/nginx.pid;": f"pid {tmp}/nginx.pid;",
         "error_log /var/log/nginx/error.log;": f"error_log {tmp}/error.log;",
         "access_log /var/log/nginx/access.log;": f"access_log {tmp}/access.log;{temp_paths}",
+        "include /etc/nginx/conf.d/*.conf;": f"include {security_files['nginx-security-headers-http.conf']};",
         "include /etc/nginx/sites-enabled/*;": "".join(f"include {site};\n\t" for site in sites),
     }
     main = tmp / "nginx.rendered.conf"
@@ -595,6 +614,113 @@ def test_nginx_answers_a_too_large_upload_with_a_json_413(nginx_site, stub_upstr
     assert response.getheader("Content-Type") == "application/json"
     assert json.loads(body) == {"msg": "Request Entity Too Large(max=4M)"}
     assert len(stub_upstream.requests) == before
+
+
+PAGE_HEADERS = render.security_headers(variables())
+
+
+def security_header_values(response: http.client.HTTPResponse) -> dict[str, list[str]]:
+    """Every value of each security header in the response (a header sent twice shows both)."""
+    names = {name.lower() for name in PAGE_HEADERS}
+    found: dict[str, list[str]] = {}
+    for name, value in response.getheaders():
+        if name.lower() in names:
+            found.setdefault(name, []).append(value)
+    return found
+
+
+def test_the_page_headers_are_the_documented_policy():
+    # The policy as config/defaults.yml documents it, spelled out once here so that a change to it is seen.
+    assert PAGE_HEADERS == {
+        "Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+        "img-src 'self' data:; font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'self'; "
+        "form-action 'self'; frame-ancestors 'none'",
+        "X-Content-Type-Options": "nosniff",
+        "X-Frame-Options": "DENY",
+        "Referrer-Policy": "strict-origin-when-cross-origin",
+    }
+    # The cloud mode's asset origin (a URL with a path is reduced to its origin) and the uploads' bucket.
+    cloud = render.security_headers(variables(
+        raindrop_csp_asset_origin="https://cdn.example.com/assets/",
+        raindrop_oss_bucket="raindrop-b", raindrop_oss_public_base="https://raindrop-b.oss-cn-hangzhou.aliyuncs.com",
+    ))
+    assert cloud["Content-Security-Policy"] == (
+        "default-src 'self'; script-src 'self' https://cdn.example.com; "
+        "style-src 'self' 'unsafe-inline' https://cdn.example.com; "
+        "img-src 'self' data: https://cdn.example.com https://raindrop-b.oss-cn-hangzhou.aliyuncs.com; "
+        "font-src 'self' https://cdn.example.com; connect-src 'self'; object-src 'none'; base-uri 'self'; "
+        "form-action 'self'; frame-ancestors 'none'"
+    )
+    # The public base without a bucket configured is not an uploads origin.
+    assert render.security_headers(variables(raindrop_oss_public_base="https://x.example.com")) == PAGE_HEADERS
+
+
+@pytest.mark.parametrize(
+    ("given", "message"),
+    [
+        ({"raindrop_csp_asset_origin": "cdn.example.com"}, "'raindrop_csp_asset_origin': 'cdn.example.com' is not"),
+        ({"raindrop_csp_asset_origin": "javascript:alert(1)"}, "'raindrop_csp_asset_origin'"),
+        ({"raindrop_csp": {"script-src": "'self'"}}, "script-src must be a list of sources"),
+        ({"raindrop_csp": {"script-src": ["'self'; script-src *"]}}, "holds ; , $ or a quote"),
+        ({"raindrop_csp": {"img-src": ["$host"]}}, "holds ; , $ or a quote"),
+        ({"raindrop_csp": {"Script Src": ["'self'"]}}, "'Script Src' is not a directive name"),
+    ],
+)
+def test_config_variables_refuses_a_bad_policy(given, message):
+    with pytest.raises(render.ConfigError, match=re.escape(message)):
+        variables(**given)
+
+
+def test_every_location_with_its_own_add_header_includes_the_security_headers(tmp_path):
+    """nginx's add_header is not inherited into a location that has one of its own: each such location must
+    include the snippet, or its responses lose every security header. Checked on the parsed rendered site."""
+    site = tmp_path / "site.conf"
+    site.write_text(render.render("nginx-site.conf", variables()))
+    snippet = next(spec.path for spec in render.HOST_FILES if spec.template == "nginx-security-headers.conf")
+    parsed = crossplane.parse(str(site), single=True, catch_errors=False, check_ctx=False, check_args=False)
+    assert parsed["status"] == "ok", parsed["errors"]
+    servers = [d for d in parsed["config"][0]["parsed"] if d["directive"] == "server"]
+    assert servers
+
+    def includes_snippet(block: list[dict]) -> bool:
+        return any(d["directive"] == "include" and d["args"] == [snippet] for d in block)
+
+    checked = []
+    for server in servers:
+        assert includes_snippet(server["block"]), "a server without the security headers"
+        for location in (d for d in server["block"] if d["directive"] == "location"):
+            names = {d["args"][0].lower() for d in location["block"] if d["directive"] == "add_header"}
+            if names:
+                checked.append(" ".join(location["args"]))
+                assert includes_snippet(location["block"]), f"location {location['args']} drops the security headers"
+                # A location's own add_header never sets one of the snippet's headers a second time.
+                assert names.isdisjoint(name.lower() for name in PAGE_HEADERS), location["args"]
+    # index.html and the hashed assets set Cache-Control: a check that ran on nothing would pass too.
+    assert checked == ["= /index.html", "~ " + variables()["raindrop_hashed_asset_regex"]]
+
+
+@pytest.mark.parametrize("path", ["/", "/index.html", "/users/bob/posts", "/main-5KCWSF7P.js", "/main-ZZZZZZZZ.js",
+                                  "/static/app.css", "/static/uploads/cat.png", "/api/health"])
+def test_nginx_gives_every_response_the_page_headers_once(nginx_site, path):
+    port, _ = nginx_site
+    response, _ = request(port, "GET", path)
+    assert response.status in {200, 404}
+    assert security_header_values(response) == {name: [value] for name, value in PAGE_HEADERS.items()}
+
+
+def test_nginx_keeps_the_apps_own_headers_on_the_api_and_adds_none(nginx_site):
+    port, _ = nginx_site
+    response, _ = request(port, "GET", APP_HEADERS_PATH)
+    assert response.status == 200
+    assert security_header_values(response) == {name: [value] for name, value in API_SECURITY_HEADERS.items()}
+
+
+def test_nginx_gives_its_own_errors_the_page_headers(nginx_site):
+    port, _ = nginx_site
+    response, _ = request(port, "POST", "/api/uploads", body=b"x" * (4 * 1024 * 1024 + 1),
+                          headers={"Content-Type": "application/octet-stream"})
+    assert response.status == 413
+    assert security_header_values(response) == {name: [value] for name, value in PAGE_HEADERS.items()}
 
 
 # --- supervisor, and the admin port in front of its web UI ------------------------------------------
