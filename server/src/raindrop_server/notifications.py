@@ -26,6 +26,13 @@ def mentioned_users(body: str, author_id: int) -> list[int]:
     return list(db.session.scalars(sa.select(User.id).where(User.username.in_(names), User.id != author_id)))
 
 
+def existing_usernames(names: list[str]) -> dict[str, str]:
+    """The users among these names, in one query: lower-cased name -> username as stored (MariaDB compares
+    names case-insensitively, so @Bob finds bob)."""
+    rows = db.session.scalars(sa.select(User.username).where(User.username.in_(names)))
+    return {username.lower(): username for username in rows}
+
+
 def add(user_ids: list[int], kind: str, actor_id: int, post_id: int | None = None) -> list[Notification]:
     """Stage notifications in the session; call push() with the result after the commit."""
     notes = [

@@ -53,7 +53,7 @@ def create_post() -> tuple[dict[str, Any], int]:
     post = Post(
         author_id=author_id,
         body=text,
-        html=render_markdown(text),
+        html=render_markdown(text, notifications.existing_usernames),
         image_url=_image_url(body),
         created_at=utcnow().replace(microsecond=0),
     )
@@ -106,7 +106,8 @@ def create_comment(post_id: int) -> tuple[dict[str, Any], int]:
     post = _post_or_404(post_id)
     body = json_body()
     text = text_field(body, "body", max_length=MAX_BODY, min_length=1)
-    comment = Comment(post_id=post.id, author_id=author_id, body=text, html=render_markdown(text))
+    html = render_markdown(text, notifications.existing_usernames)
+    comment = Comment(post_id=post.id, author_id=author_id, body=text, html=html)
     db.session.add(comment)
     # Counted in SQL so two comments at once both count.
     db.session.execute(sa.update(Post).where(Post.id == post.id).values(comment_count=Post.comment_count + 1))
