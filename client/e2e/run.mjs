@@ -1,6 +1,7 @@
 // `npm run e2e`: the production build against the real server, in Debian's headless Chromium.
 // Needs: client/dist (npm run build), the server installed in /work/main/.venv (or RAINDROP_VENV),
 // MariaDB and Redis (started by scripts/services-up.sh unless RAINDROP_E2E_START_SERVICES=0).
+import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
@@ -43,7 +44,15 @@ async function main() {
   try {
     const started = Date.now();
     await stack.start();
+    // The very headers nginx's templates are rendered with (config/defaults.yml through app/render.py).
+    const securityHeaders = JSON.parse(
+      execFileSync(path.join(stack.settings.venvBin, 'python'), ['-m', 'app.render', 'security-headers'], {
+        cwd: stack.settings.repoRoot,
+        encoding: 'utf8',
+      }),
+    );
     front = await startFrontServer({
+      securityHeaders,
       buildDir,
       uploadDir: stack.uploadDir,
       uploadPrefix: stack.uploadPrefix,
@@ -63,7 +72,7 @@ async function main() {
       ],
     });
     const scenarioStarted = Date.now();
-    const { passed, failed } = await runScenario(browser, front.url, artifactDir);
+    const { passed, failed } = await runScenario(browser, front.url, artifactDir, securityHeaders);
     console.log(`e2e: scenario took ${Date.now() - scenarioStarted} ms; screenshots and logs in ${artifactDir}`);
     console.log(`${passed} passed, ${failed} failed`);
     return failed === 0 ? 0 : 1;

@@ -45,6 +45,43 @@ async function waitUntil(condition, describeFailure) {
   }
 }
 
+/**
+ * Records every Content-Security-Policy violation in a browser context's pages, three ways: the document's
+ * `securitypolicyviolation` event (reported through a binding, so it survives navigations), Chromium's console
+ * message ("Refused to … because it violates the following Content Security Policy directive"), and the
+ * DevTools protocol's ContentSecurityPolicyIssue. Any one of them is a failure of the story.
+ * @returns {Promise<string[]>} the list the violations are pushed to, each naming who saw it
+ */
+async function watchCsp(context, who) {
+  const violations = [];
+  await context.exposeBinding('__raindropCspViolation', (_source, text) => violations.push(`${who} (event): ${text}`));
+  // Init scripts run through the DevTools protocol, which the page's CSP does not govern.
+  await context.addInitScript(() => {
+    document.addEventListener('securitypolicyviolation', (event) => {
+      window.__raindropCspViolation(
+        `${event.effectiveDirective} blocked ${event.blockedURI || 'inline'} at ${event.sourceFile}:${event.lineNumber}`,
+      );
+    });
+  });
+  const watchPage = async (page) => {
+    page.on('console', (message) => {
+      if (/Content Security Policy/i.test(message.text())) {
+        violations.push(`${who} (console): ${message.text()}`);
+      }
+    });
+    const cdp = await context.newCDPSession(page);
+    cdp.on('Audits.issueAdded', ({ issue }) => {
+      if (issue.code === 'ContentSecurityPolicyIssue') {
+        const details = issue.details.contentSecurityPolicyIssueDetails;
+        violations.push(`${who} (devtools): ${details.violatedDirective} blocked ${details.blockedURL ?? 'inline'}`);
+      }
+    });
+    await cdp.send('Audits.enable');
+  };
+  context.on('page', (page) => void watchPage(page));
+  return { violations };
+}
+
 async function signUp(page, user) {
   await page.getByLabel('Username').fill(user.username);
   await page.getByLabel('Email').fill(user.email);
@@ -57,9 +94,10 @@ async function signUp(page, user) {
  * @param {import('playwright-core').Browser} browser
  * @param {string} baseUrl the front server
  * @param {string} shotDir where the screenshots go
+ * @param {Record<string, string>} securityHeaders the headers the front server gives the client's files
  * @returns {Promise<{ passed: number, failed: number }>}
  */
-export async function runScenario(browser, baseUrl, shotDir) {
+export async function runScenario(browser, baseUrl, shotDir, securityHeaders) {
   const steps = new Steps(shotDir);
   const shot = (page, name) => page.screenshot({ path: path.join(shotDir, `${name}.png`), fullPage: true });
   const suffix = randomBytes(3).toString('hex');
@@ -68,6 +106,8 @@ export async function runScenario(browser, baseUrl, shotDir) {
   const contextOptions = { baseURL: baseUrl, viewport: { width: 1100, height: 900 } };
   const aliceContext = await browser.newContext(contextOptions);
   const bobContext = await browser.newContext(contextOptions);
+  const aliceCsp = await watchCsp(aliceContext, 'alice');
+  const bobCsp = await watchCsp(bobContext, 'bob');
   const alicePage = await aliceContext.newPage();
   const bobPage = await bobContext.newPage();
   const bobSockets = [];
@@ -77,8 +117,33 @@ export async function runScenario(browser, baseUrl, shotDir) {
     page.on('pageerror', (error) => consoleErrors.push(`${who}: ${error.message}`));
   }
 
+  await steps.run('the CSP check sees a violation: an inline script is blocked and reported', async () => {
+    // The negative check: without it, a watcher that never fires would pass the story's last step.
+    const probeContext = await browser.newContext(contextOptions);
+    const probe = await watchCsp(probeContext, 'probe');
+    const page = await probeContext.newPage();
+    const response = await page.goto('/signin');
+    assert.equal(response?.headers()['content-security-policy'], securityHeaders['Content-Security-Policy']);
+    await page.evaluate(() => {
+      const script = document.createElement('script');
+      script.textContent = 'window.__inlineRan = true;';
+      document.head.append(script);
+    });
+    await waitUntil(
+      () => ['event', 'console', 'devtools'].every((way) => probe.violations.some((v) => v.includes(`(${way})`))),
+      () => `the inline script was not reported three ways: ${JSON.stringify(probe.violations)}`,
+    );
+    assert.equal(await page.evaluate(() => window.__inlineRan), undefined, 'the inline script ran');
+    await probeContext.close();
+  });
+
   await steps.run('anonymous visitor is sent to sign in', async () => {
-    await bobPage.goto('/');
+    const response = await bobPage.goto('/');
+    // index.html and every file of the build carry the site's headers, exactly.
+    const headers = response?.headers() ?? {};
+    for (const [name, value] of Object.entries(securityHeaders)) {
+      assert.equal(headers[name.toLowerCase()], value, name);
+    }
     await bobPage.waitForURL(/\/signin\?next=/);
     await bobPage.getByRole('heading', { level: 1, name: 'Sign in' }).waitFor();
     await shot(bobPage, '01-signin');
@@ -192,6 +257,15 @@ export async function runScenario(browser, baseUrl, shotDir) {
     await shot(bobPage, '07-post-detail');
   }, bobPage);
 
+  await steps.run("the post's @mention links to bob's profile", async () => {
+    // Rendered by the server (a link only for a user that exists) and kept by Angular's sanitizer.
+    const mention = bobPage.locator('app-post-card .body a', { hasText: `@${bob.username}` });
+    assert.equal(await mention.getAttribute('href'), `/u/${bob.username}`);
+    await mention.click();
+    await bobPage.waitForURL(new RegExp(`/u/${bob.username}$`), { timeout: WAIT_MS });
+    await bobPage.getByTestId('followers').waitFor({ timeout: WAIT_MS });
+  }, bobPage);
+
   await steps.run('the home feed fits a phone screen', async () => {
     const phone = await bobContext.newPage();
     await phone.setViewportSize({ width: 375, height: 740 });
@@ -218,6 +292,11 @@ export async function runScenario(browser, baseUrl, shotDir) {
 
   await steps.run('no uncaught errors in either page', async () => {
     assert.deepEqual(consoleErrors, []);
+  });
+
+  await steps.run('no Content-Security-Policy violation in the whole story', async () => {
+    const violations = [...aliceCsp.violations, ...bobCsp.violations];
+    assert.ok(violations.length === 0, `CSP violations:\n${violations.join('\n')}`);
   });
 
   await aliceContext.close();
