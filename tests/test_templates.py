@@ -655,6 +655,13 @@ def test_the_page_headers_are_the_documented_policy():
     assert render.security_headers(variables(raindrop_oss_public_base="https://x.example.com")) == PAGE_HEADERS
 
 
+def test_the_e2e_server_gets_the_same_headers_from_the_command_line():
+    # client/e2e/run.mjs serves the build with what this prints: it must be the policy nginx is rendered with.
+    printed = run(sys.executable, "-m", "app.render", "security-headers", cwd=render.CONFIG_DIR.parent)
+    assert printed.returncode == 0, printed.stderr
+    assert json.loads(printed.stdout) == PAGE_HEADERS
+
+
 @pytest.mark.parametrize(
     ("given", "message"),
     [
