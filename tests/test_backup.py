@@ -20,7 +20,6 @@ import pytest
 from test_steps import BUNDLE, SECRETS, STUBS, TEMPLATE_VALUES, config, stub_bin
 
 from app import render
-from app.steps import deploy, provision, write_secrets
 from app.steps.backup import (
     BACKUP_TIMER,
     DB_CREATE_OPTIONS,
@@ -31,7 +30,10 @@ from app.steps.backup import (
     restore_command,
 )
 from app.steps.config import HostConfig
+from app.steps.deploy import deploy
 from app.steps.files import host_config
+from app.steps.provision import provision
+from app.steps.secrets import write_secrets
 from app.steps.shell import prelude
 
 SCALE_OUT_VALUES = {**TEMPLATE_VALUES, "raindrop_db_host": "rm-x.mysql.rds.aliyuncs.com",

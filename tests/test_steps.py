@@ -20,12 +20,13 @@ import pytest
 from test_release import Fixture, write_client_build, write_server_project
 
 from app import render
-from app.steps import Bundle, HostConfig, HostFile, deploy, provision, rollback, write_secrets
+from app.steps import Bundle, HostConfig, HostFile
 from app.steps.backup import backup_command, restore_command
-from app.steps.deploy import deploy_phases
+from app.steps.deploy import deploy, deploy_phases
 from app.steps.files import host_config, public_files, secret_files
-from app.steps.rollback import rollback_phases
-from app.steps.secrets import read_secret_command
+from app.steps.provision import provision
+from app.steps.rollback import rollback, rollback_phases
+from app.steps.secrets import read_secret_command, write_secrets
 from app.steps.shell import COMMON_SH, lines, prelude
 
 SECRETS = {

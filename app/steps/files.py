@@ -53,7 +53,7 @@ def _service_for(path: str) -> str | None:
     return next((service for prefix, service in SYSTEM_SERVICES.items() if path.startswith(prefix)), None)
 
 
-def _host_file(spec: render.HostFile, content: str) -> HostFile:
+def _host_file(spec: render.TemplateFile, content: str) -> HostFile:
     return HostFile(
         path=spec.path,
         content=content,
@@ -69,7 +69,7 @@ def local_services(values: Mapping[str, Any]) -> tuple[bool, bool]:
     return variables["raindrop_db_host"] in LOCAL_ADDRESSES, variables["raindrop_redis_host"] in LOCAL_ADDRESSES
 
 
-def _placed(spec: render.HostFile, values: Mapping[str, Any]) -> bool:
+def _placed(spec: render.TemplateFile, values: Mapping[str, Any]) -> bool:
     """Whether this host gets the file: not the config of a service it does not run, nor the backup timer
     where there is no local database to back up."""
     if _service_for(spec.path) in _absent_services(values):
@@ -89,7 +89,7 @@ def _check_values(values: Mapping[str, Any]) -> None:
         raise ValueError(f"pass secrets apart from the template values, not as {given_secrets[0]!r}")
 
 
-def _secret_specs(values: Mapping[str, Any]) -> set[render.HostFile]:
+def _secret_specs(values: Mapping[str, Any]) -> set[render.TemplateFile]:
     """The files whose text depends on the secrets: rendered with two sets of decoys, they differ."""
     first, second = render.render_all({**values, **_decoys("a")}), render.render_all({**values, **_decoys("b")})
     return {spec for spec in first if first[spec] != second[spec]}
