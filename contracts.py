@@ -24,6 +24,10 @@ SAFE_SECRET_RULE = "must be 16-256 characters of A-Z a-z 0-9 . _ -"  # noqa: S10
 # basic auth (app.render.htpasswd_line), so a longer one is refused rather than silently cut.
 BCRYPT_MAX_BYTES = 72
 
+# Where the server answers its health check (server/src/raindrop_server/health.py): the deploy's health gate
+# (app.steps.config) and the load balancer's health check (infra/scaleout.py) both ask it.
+HEALTH_PATH = "/api/health"
+
 # The stack config's namespace: every `raindrop:` key (infra/config.py reads them, ConfigError names them).
 STACK_NAMESPACE = "raindrop"
 

@@ -135,7 +135,7 @@ def deploy_existing(infra: Infra, bundle: release.Release) -> Deployment:
     generated = [name for name in SECRET_NAMES if name not in secrets]
     if "admin_password" in generated:
         # It never leaves the host; the output says how to read it there.
-        read = read_secret_command(HostConfig(), "admin_password")
+        read = read_secret_command(HostConfig.from_defaults(), "admin_password")
         pulumi.export("admin_password_commands", [
             pulumi.Output.concat("ssh -p ", str(h.port), " ", h.user, "@", h.address, " ",
                                  "sudo " if h.user != "root" else "", read)

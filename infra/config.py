@@ -43,7 +43,8 @@ RESERVED_PORTS: Mapping[int, str] = {
 
 MAX_INSTANCES = 20
 PASSWORD_KEYS = ("dbPassword", "adminPassword", "redisPassword")
-DEFAULT_ADMIN_PORT = 8090
+# The admin site's port when raindrop:adminPort is not set: the one nginx listens on by default.
+DEFAULT_ADMIN_PORT: int = template_default("raindrop_admin_port")
 DEFAULT_SSH_USER = "root"
 DEFAULT_SSH_PORT = 22
 # RDS keeps backups 7-730 days; the bucket's backup copies expire after the same number.

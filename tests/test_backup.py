@@ -154,7 +154,7 @@ class BackupHost:
         self.uploads.mkdir(parents=True)
         self.backups = root / "srv" / "shared" / "backups"
         etc = root / "etc"
-        self.config = HostConfig(
+        self.config = HostConfig.from_defaults(
             base_dir=str(root / "srv"),
             etc_dir=str(etc),
             env_file=str(etc / "raindrop.env"),
@@ -289,7 +289,7 @@ def test_restore_round_trip_verifies_then_stops_restores_starts_in_that_order(ho
         "mariadb --protocol=socket --user=root raindrop",
         f"redis-cli -h 127.0.0.1 -p 6379 -n 0 FLUSHDB auth={SECRETS['redis_password']}",
         "supervisorctl start raindrop-web:* raindrop-celery:*",
-        "curl -fsS -o /dev/null --max-time 5 http://127.0.0.1/api/health",
+        "curl -fsS -o /dev/null --max-time 5 http://127.0.0.1:80/api/health",
     ]
     assert f"restored {name}" in result.stdout
 

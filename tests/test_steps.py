@@ -28,6 +28,7 @@ from app.steps.provision import provision
 from app.steps.rollback import rollback, rollback_phases
 from app.steps.secrets import read_secret_command, write_secrets
 from app.steps.shell import COMMON_SH, lines, prelude
+from app.steps.teardown import teardown
 
 SECRETS = {
     "db_password": "Db-pass.word_0123456789",
@@ -40,7 +41,7 @@ TEMPLATE_VALUES = {"raindrop_admin_cidrs": ["10.0.0.0/8"]}
 
 
 def config(**overrides) -> HostConfig:
-    return HostConfig(
+    return HostConfig.from_defaults(
         system_files=(HostFile("/etc/mysql/mariadb.conf.d/60-raindrop.cnf", "[mysqld]\n", restart="mariadb"),),
         app_files=(HostFile("/etc/nginx/sites-available/raindrop.conf", "server { listen 80; }\n"),),
         **overrides,
@@ -106,7 +107,7 @@ def test_prelude_is_the_host_variables_then_the_shared_shell_file():
         "ENV_FILE=/etc/raindrop/raindrop.env\n"
         "WEB_PROGRAMS=('raindrop-web:*')\n"
         "WORKER_PROGRAMS=('raindrop-celery:*')\n"
-        "HEALTH_URL=http://127.0.0.1/api/health\n"
+        "HEALTH_URL=http://127.0.0.1:80/api/health\n"
         "SUPERVISORD_PID=/var/run/supervisord.pid\n"
         "HEALTH_ATTEMPTS=7\n"
         "HEALTH_INTERVAL=2\n"
@@ -207,7 +208,7 @@ def test_deploy_reloads_gracefully():
 def test_deploy_health_gate_retries_then_switches_back_loudly():
     cfg = config(health_attempts=7, health_interval_seconds=2)
     text = deploy(cfg, BUNDLE).text()
-    assert "\nHEALTH_URL=http://127.0.0.1/api/health\nSUPERVISORD_PID=/var/run/supervisord.pid\n" in text
+    assert "\nHEALTH_URL=http://127.0.0.1:80/api/health\nSUPERVISORD_PID=/var/run/supervisord.pid\n" in text
     assert "\nHEALTH_ATTEMPTS=7\nHEALTH_INTERVAL=2\n" in text
     assert bash_function(text, "healthy") == (
         "healthy() {\n"
@@ -413,7 +414,7 @@ def test_generated_secrets_run_for_real_fill_every_file_and_stay_the_same(tmp_pa
     """The generated-secrets script in real bash on a scratch /etc: the files it leaves are exactly what the
     Python rendering gives for the values it made, the htpasswd checks with bcrypt, a rerun changes nothing."""
     etc = tmp_path / "etc"
-    cfg = HostConfig(etc_dir=str(etc))
+    cfg = HostConfig.from_defaults(etc_dir=str(etc))
     script = write_secrets(cfg, GIVEN, secret_files(TEMPLATE_VALUES, GIVEN, GENERATED), GENERATED)
     path = tmp_path / "secrets.sh"
     path.write_text(script.text())
@@ -472,6 +473,16 @@ def test_host_file_refuses_relative_paths_and_odd_modes():
         HostFile("etc/x", "")
     with pytest.raises(ValueError, match="octal mode"):
         HostFile("/etc/x", "", mode="0644")
+
+
+def test_teardown_stops_the_app_and_takes_the_deployed_sites_off_nginx():
+    assert teardown(config()).body == (
+        "if command -v supervisorctl >/dev/null; then supervisorctl stop 'raindrop-web:*' 'raindrop-celery:*' || true; "
+        "fi\n"
+        "rm -f /etc/nginx/sites-enabled/raindrop.conf /etc/nginx/sites-enabled/raindrop-admin.conf\n"
+        "if command -v nginx >/dev/null && nginx -t 2>/dev/null; then nginx -s reload || true; fi\n"
+        "echo 'raindrop stopped; data kept'\n"
+    )
 
 
 # --- rollback ---------------------------------------------------------------------------------------------
@@ -584,7 +595,7 @@ class Host:
         self.bundles = root / "bundles"
         self.bundles.mkdir()
         etc = root / "etc"
-        self.config = HostConfig(
+        self.config = HostConfig.from_defaults(
             base_dir=str(root / "srv"),
             etc_dir=str(etc),
             log_dir=str(root / "log"),
@@ -677,7 +688,7 @@ def test_first_deploy_builds_venv_migrates_and_goes_live(host, releases):
         "migrations",
         f"current -> <root>/srv/releases/{release.name}",
         "reloaded (restart)",
-        "healthy: http://127.0.0.1/api/health",
+        "healthy: http://127.0.0.1:80/api/health",
         f"release {release.name} is live",
     ]
     assert release.name.endswith(f"-{releases['A'].hash}")
@@ -717,7 +728,7 @@ def test_second_release_reuses_the_venv_and_reloads_with_hup(host, releases):
         "migrations unchanged since the live release: none to run",
         f"current -> <root>/srv/releases/{release}",
         "reloaded (hup)",
-        "healthy: http://127.0.0.1/api/health",
+        "healthy: http://127.0.0.1:80/api/health",
         f"release {release} is live",
     ]
     assert note(host) == 'NOTE = "B"\n'
@@ -745,7 +756,7 @@ def test_rollback_goes_to_the_previous_good_release_and_marks_the_left_one(host,
         f"rolling back from {before} to {after}",
         f"current -> <root>/srv/releases/{after}",
         "reloaded (hup)",
-        "healthy: http://127.0.0.1/api/health",
+        "healthy: http://127.0.0.1:80/api/health",
         f"{after} is live",
     ]
     assert note(host) == 'NOTE = "A"\n'
@@ -839,7 +850,7 @@ def test_migrations_run_only_when_they_differ_from_the_live_release(tmp_path):
 
 def test_provision_makes_systemd_restart_every_service_after_a_crash():
     text = provision(config()).text()
-    for service in HostConfig().services:
+    for service in HostConfig.from_defaults().services:
         assert f"/etc/systemd/system/{service}.service.d/raindrop-restart.conf" in text
     assert "Restart=always" in text
     enable = text.index("log \"services enabled at boot and started\"")

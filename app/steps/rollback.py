@@ -81,7 +81,7 @@ def main(argv: list[str]) -> int:
     if len(argv) > 1:
         print("usage: python -m app.steps.rollback [release]", file=sys.stderr)
         return 2
-    print(rollback(HostConfig(), argv[0] if argv else None).text(), end="")
+    print(rollback(HostConfig.from_defaults(), argv[0] if argv else None).text(), end="")
     return 0
 
 
