@@ -17,7 +17,7 @@ import tarfile
 from pathlib import Path
 
 import pytest
-from test_steps import BUNDLE, SECRETS, STUBS, TEMPLATE_VALUES, config, stub_bin
+from helpers import BUNDLE, SECRETS, STUBS, TEMPLATE_VALUES, config, stub_bin
 
 from app import render
 from app.steps.backup import (

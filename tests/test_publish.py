@@ -3,68 +3,18 @@ requests (path-style, as oss2 does for an IP endpoint) to http://127.0.0.1:PORT/
 
 from __future__ import annotations
 
-import base64
 import tarfile
 import threading
-import urllib.parse
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 
 import oss2
 import pytest
 from bs4 import BeautifulSoup
-from test_release import write_client_build
+from helpers import BUCKET, FakeOss, write_client_build
 
 from app.publish import IMMUTABLE, PublishError, content_type, hashed_assets, main, rewrite_index, upload_client
 
-BUCKET = "raindrop-static"
 PUBLIC_BASE = "https://cdn.example.com/"
-NO_SUCH_KEY = (
-    '<?xml version="1.0" encoding="UTF-8"?><Error><Code>NoSuchKey</Code>'
-    "<Message>The specified key does not exist.</Message><RequestId>fake</RequestId></Error>"
-)
-
-
-class FakeOss(BaseHTTPRequestHandler):
-    """HEAD (objectMeta) and PUT of objects, kept in `self.server.objects`; every request is recorded."""
-
-    def _key(self) -> str:
-        path = self.path.split("?", 1)[0]
-        bucket, _, key = path.lstrip("/").partition("/")
-        assert bucket == BUCKET
-        return urllib.parse.unquote(key)  # oss2 percent-encodes the key, '/' included
-
-    def _record(self) -> None:
-        self.server.requests.append((self.command, self._key(), dict(self.headers)))
-
-    def _reply(self, status: int, headers: dict[str, str] | None = None) -> None:
-        self.send_response(status)
-        for name, value in {"x-oss-request-id": "fake", "Content-Length": "0", **(headers or {})}.items():
-            self.send_header(name, value)
-        self.end_headers()
-
-    def do_HEAD(self) -> None:
-        self._record()
-        if self._key() in self.server.objects:
-            self._reply(200, {"ETag": '"fake"'})
-        else:
-            # Real OSS answers a HEAD error with the error document base64'd in x-oss-err.
-            self._reply(404, {"x-oss-err": base64.b64encode(NO_SUCH_KEY.encode()).decode()})
-
-    def do_PUT(self) -> None:
-        self._record()
-        if "chunked" in self.headers.get("Transfer-Encoding", ""):
-            body = b""
-            while (size := int(self.rfile.readline().strip(), 16)) > 0:
-                body += self.rfile.read(size)
-                self.rfile.readline()
-            self.rfile.readline()
-        else:
-            body = self.rfile.read(int(self.headers["Content-Length"]))
-        self.server.objects[self._key()] = (body, dict(self.headers))
-        self._reply(200, {"ETag": '"fake"'})
-
-    def log_message(self, *args) -> None:  # keep pytest's output clean
-        pass
 
 
 @pytest.fixture

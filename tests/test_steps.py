@@ -17,7 +17,17 @@ from pathlib import Path
 
 import bcrypt
 import pytest
-from test_release import Fixture, write_client_build, write_server_project
+from helpers import (
+    BUNDLE,
+    SECRETS,
+    STUBS,
+    TEMPLATE_VALUES,
+    Fixture,
+    config,
+    stub_bin,
+    write_client_build,
+    write_server_project,
+)
 
 from app import render
 from app.steps import Bundle, HostConfig, HostFile
@@ -29,23 +39,6 @@ from app.steps.rollback import rollback, rollback_phases
 from app.steps.secrets import read_secret_command, write_secrets
 from app.steps.shell import COMMON_SH, lines, prelude
 from app.steps.teardown import teardown
-
-SECRETS = {
-    "db_password": "Db-pass.word_0123456789",
-    "redis_password": "Redis-pass.word_0123456789",
-    "admin_password": "Admin-pass.word_0123456789",
-    "secret_key": "Secret-key.0123456789abcdefghij",
-}
-BUNDLE = Bundle(hash="0123456789abcdef", deps_hash="fedcba9876543210", sha256="ab" * 32)
-TEMPLATE_VALUES = {"raindrop_admin_cidrs": ["10.0.0.0/8"]}
-
-
-def config(**overrides) -> HostConfig:
-    return HostConfig.from_defaults(
-        system_files=(HostFile("/etc/mysql/mariadb.conf.d/60-raindrop.cnf", "[mysqld]\n", restart="mariadb"),),
-        app_files=(HostFile("/etc/nginx/sites-available/raindrop.conf", "server { listen 80; }\n"),),
-        **overrides,
-    )
 
 
 def all_scripts(cfg: HostConfig | None = None):
@@ -550,40 +543,6 @@ def test_shellcheck_finds_no_warning(script, tmp_path):
 
 # --- deploy and rollback, run for real against a scratch tree ---------------------------------------------------
 
-STUBS = {
-    # Every stub records its arguments; the log shows what the scripts asked the services to do.
-    "supervisorctl": """
-echo "supervisorctl $*" >> "$STUB_LOG"
-if [ "$1" = status ]; then echo "raindrop-web:raindrop-web-10000   RUNNING   pid 1, uptime 0:00:09"; fi
-if [ "$1" = pid ]; then echo 999999999; fi
-""",
-    "nginx": 'echo "nginx $*" >> "$STUB_LOG"',
-    "service": 'echo "service $*" >> "$STUB_LOG"',
-    # Healthy unless the live release's client build holds an UNHEALTHY file.
-    "curl": """
-echo "curl $*" >> "$STUB_LOG"
-[ ! -e "$STUB_CURRENT/client/UNHEALTHY" ]
-""",
-    # runuser -u USER -- COMMAND...: run COMMAND (the scratch tree has no app user to switch to).
-    "runuser": """
-echo "runuser $*" >> "$STUB_LOG"
-while [ "$1" != -- ]; do shift; done
-shift
-exec "$@"
-""",
-}
-
-
-def stub_bin(root: Path, stubs: dict[str, str]) -> Path:
-    """root/stub-bin holding an executable bash script per stub, to put first on a scratch host's PATH."""
-    directory = root / "stub-bin"
-    directory.mkdir(parents=True)
-    for name, body in stubs.items():
-        (directory / name).write_text(f"#!/bin/bash\n{body.strip()}\n")
-        (directory / name).chmod(0o755)
-    return directory
-
-
 class Host:
     """A scratch tree standing in for a host: every path of the config lives under `root`."""
 
@@ -670,6 +629,12 @@ def logged(host: Host, stdout: str) -> list[str]:
             for line in stdout.splitlines() if line.startswith("==> [")]
 
 
+def switched_and_healthy(host: Host, release: str, how: str) -> list[str]:
+    """The log of a switch to `release` (under the scratch root): current moved, the app reloaded `how`, healthy."""
+    return [f"current -> <root>/srv/releases/{release}", f"reloaded ({how})",
+            f"healthy: {host.config.health_url}"]
+
+
 def note(host: Host) -> str:
     return (host.current / "lib" / "raindrop_server" / "__init__.py").read_text()
 
@@ -686,9 +651,7 @@ def test_first_deploy_builds_venv_migrates_and_goes_live(host, releases):
         "wrote <root>/conf/site.conf",
         "wrote <root>/bin/raindrop-rollback",
         "migrations",
-        f"current -> <root>/srv/releases/{release.name}",
-        "reloaded (restart)",
-        "healthy: http://127.0.0.1:80/api/health",
+        *switched_and_healthy(host, release.name, "restart"),
         f"release {release.name} is live",
     ]
     assert release.name.endswith(f"-{releases['A'].hash}")
@@ -726,9 +689,7 @@ def test_second_release_reuses_the_venv_and_reloads_with_hup(host, releases):
         f"venv <root>/srv/shared/venvs/{releases['B'].deps_hash} reused: dependencies unchanged",
         "config files",
         "migrations unchanged since the live release: none to run",
-        f"current -> <root>/srv/releases/{release}",
-        "reloaded (hup)",
-        "healthy: http://127.0.0.1:80/api/health",
+        *switched_and_healthy(host, release, "hup"),
         f"release {release} is live",
     ]
     assert note(host) == 'NOTE = "B"\n'
@@ -754,9 +715,7 @@ def test_rollback_goes_to_the_previous_good_release_and_marks_the_left_one(host,
     after = host.current.resolve().name
     assert logged(host, result.stdout) == [
         f"rolling back from {before} to {after}",
-        f"current -> <root>/srv/releases/{after}",
-        "reloaded (hup)",
-        "healthy: http://127.0.0.1:80/api/health",
+        *switched_and_healthy(host, after, "hup"),
         f"{after} is live",
     ]
     assert note(host) == 'NOTE = "A"\n'
