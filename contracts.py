@@ -24,6 +24,31 @@ SAFE_SECRET_RULE = "must be 16-256 characters of A-Z a-z 0-9 . _ -"  # noqa: S10
 # basic auth (app.render.htpasswd_line), so a longer one is refused rather than silently cut.
 BCRYPT_MAX_BYTES = 72
 
+# Where the server answers its health check (server/src/raindrop_server/health.py): the deploy's health gate
+# (app.steps.config) and the load balancer's health check (infra/scaleout.py) both ask it.
+HEALTH_PATH = "/api/health"
+
+# The stack config's namespace: every `raindrop:` key (infra/config.py reads them, ConfigError names them).
+STACK_NAMESPACE = "raindrop"
+
+
+class ConfigError(ValueError):
+    """A setting the program refuses, named in the message without the value of a secret.
+
+    `ConfigError(key, problem)`: a stack config key (infra/config.py); `.key` is `raindrop:<key>` and the message
+    starts with it. `ConfigError(message)`: a template variable (app/render.py), named in the message; `.key` is
+    None. One class for both, so a caller (the Pulumi entry point, a test) catches one kind of refusal.
+    """
+
+    def __init__(self, key_or_message: str, problem: str | None = None) -> None:
+        if problem is None:
+            self.key: str | None = None
+            super().__init__(key_or_message)
+        else:
+            self.key = f"{STACK_NAMESPACE}:{key_or_message}"
+            super().__init__(f"{self.key}: {problem}")
+
+
 # The host's documented defaults: every template variable and its default (app.render renders with them).
 DEFAULTS_FILE = Path(__file__).resolve().parent / "config" / "defaults.yml"
 

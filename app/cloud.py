@@ -10,6 +10,8 @@ and the passwords the config does not give are made on each host by its secrets 
 
 from __future__ import annotations
 
+import shlex
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -100,15 +102,16 @@ def asset_base(infra: Infra) -> pulumi.Output[str]:
     return pulumi.Output.concat("https://", infra.storage.bucket.id, ".", infra.storage.endpoint, "/", ASSET_PREFIX)
 
 
-def publish_assets(infra: Infra, bundle: release.Release, base: pulumi.Output[str]) -> local.Command:
+def publish_assets(infra: Infra, bundle: release.Release) -> local.Command:
     """Upload the bundle's hashed assets with oss2 (app/publish.py), using the deployer's own Alibaba keys."""
     command = pulumi.Output.concat(
         'RAINDROP_OSS_ACCESS_KEY_ID="${ALICLOUD_ACCESS_KEY:?set ALICLOUD_ACCESS_KEY}" ',
         'RAINDROP_OSS_ACCESS_KEY_SECRET="${ALICLOUD_SECRET_KEY:?set ALICLOUD_SECRET_KEY}" ',
-        ".venv/bin/python -m app.publish --bundle ", str(bundle.path),
+        # The interpreter running this program (Pulumi starts it from the stack's virtualenv): it has oss2, and
+        # no path to it is assumed.
+        shlex.quote(sys.executable), " -m app.publish --bundle ", str(bundle.path),
         " --endpoint https://", infra.storage.endpoint,
         " --bucket ", infra.storage.bucket.id,
-        " --public-base ", base.apply(lambda b: b.removesuffix(ASSET_PREFIX)),
         " --prefix ", ASSET_PREFIX,
     )
     return local.Command(
@@ -135,7 +138,7 @@ def deploy_existing(infra: Infra, bundle: release.Release) -> Deployment:
     generated = [name for name in SECRET_NAMES if name not in secrets]
     if "admin_password" in generated:
         # It never leaves the host; the output says how to read it there.
-        read = read_secret_command(HostConfig(), "admin_password")
+        read = read_secret_command(HostConfig.from_defaults(), "admin_password")
         pulumi.export("admin_password_commands", [
             pulumi.Output.concat("ssh -p ", str(h.port), " ", h.user, "@", h.address, " ",
                                  "sudo " if h.user != "root" else "", read)
@@ -168,7 +171,7 @@ def deploy(infra: Infra) -> Deployment:
     if infra.storage is None or infra.secrets is None:
         return deploy_existing(infra, bundle)
     base = asset_base(infra)
-    uploaded = publish_assets(infra, bundle, base)
+    uploaded = publish_assets(infra, bundle)
     html, assets = bundle_client(bundle.path)
     secrets = {
         "db_password": infra.secrets.db_password,

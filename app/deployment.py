@@ -24,10 +24,12 @@ from typing import Any
 import pulumi
 from pulumi_command import local, remote
 
-from app.steps import Bundle, deploy, provision, write_secrets
-from app.steps.deploy import files_hash
+from app.steps import Bundle
+from app.steps.deploy import deploy, files_hash
 from app.steps.files import host_config, secret_files
 from app.steps.plan import digest, step_triggers
+from app.steps.provision import provision
+from app.steps.secrets import write_secrets
 from app.steps.teardown import teardown
 from infra.server import Host
 

@@ -1,17 +1,16 @@
 """Static publish: the client's content-hashed assets to an OSS bucket, and index.html pointed at them.
 
-Run before the bundle is built when a bucket is configured; the bundle then carries the rewritten
-index.html (nginx still serves it, uncached) while browsers fetch the assets from OSS or its CDN. Without a
-bucket nothing here runs and nginx serves the assets itself.
+Two halves, both used by the Pulumi program (app/cloud.py) when the stack has a bucket:
+- `python -m app.publish --bundle B --endpoint URL --bucket NAME [--prefix P]` (a local.Command, with the
+  deployer's keys in RAINDROP_OSS_ACCESS_KEY_ID / RAINDROP_OSS_ACCESS_KEY_SECRET) uploads the hashed assets of
+  the release bundle's client build. Objects already in the bucket are skipped (a hashed name never changes
+  content); each gets its Content-Type and `Cache-Control: public, max-age=31536000, immutable`.
+- `bundle_client()` + `rewrite_index()`: the program reads the bundle's index.html and points its src/href
+  at the bucket or CDN with an HTML parser (BeautifulSoup, not sed: only attributes naming a hashed asset
+  change). The deploy writes that index.html into the release (HostConfig.client_index); nginx serves it
+  uncached. Without a bucket nothing here runs and nginx serves the assets itself.
 
-- Objects already in the bucket are skipped: a hashed name never changes content.
-- Each object gets its Content-Type and `Cache-Control: public, max-age=31536000, immutable`.
-- index.html's src/href attributes are rewritten with an HTML parser (BeautifulSoup), not sed: the
-  seed's regex rewrote whatever matched, this touches only attributes that name an uploaded asset.
-- The bucket needs a CORS rule allowing GET from the site's origin: module scripts load in CORS mode.
-
-    python -m app.publish --endpoint URL --bucket NAME --public-base URL [--client-dir DIR] --out DIR
-    (keys from RAINDROP_OSS_ACCESS_KEY_ID / RAINDROP_OSS_ACCESS_KEY_SECRET)
+The bucket needs a CORS rule allowing GET from the site's origin: module scripts load in CORS mode.
 """
 
 from __future__ import annotations
@@ -20,11 +19,9 @@ import argparse
 import mimetypes
 import os
 import re
-import shutil
 import sys
 import tarfile
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -53,13 +50,6 @@ URL_ATTRIBUTES = ("src", "href")
 
 class PublishError(RuntimeError):
     """Publishing cannot go on; the message names the file or setting."""
-
-
-@dataclass(frozen=True)
-class PublishResult:
-    client_dir: Path  # the build to bundle: the assets plus the rewritten index.html
-    uploaded: tuple[str, ...]
-    skipped: tuple[str, ...]
 
 
 def hashed_asset_pattern() -> re.Pattern[str]:
@@ -132,7 +122,9 @@ def _asset_name(value: str) -> str | None:
 
 
 def rewrite_index(html: str, assets: list[str], base_url: str) -> str:
-    """index.html with every src/href that names one of `assets` pointed at `base_url`."""
+    """index.html with every src/href that names one of `assets` pointed at `base_url` (the OSS or CDN address)."""
+    if urlsplit(base_url).scheme not in ("http", "https"):
+        raise PublishError(f"public base {base_url!r} must be an http(s) URL (the OSS or CDN address)")
     known = set(assets)
     base = base_url.rstrip("/") + "/"
     soup = BeautifulSoup(html, "html.parser")
@@ -144,38 +136,21 @@ def rewrite_index(html: str, assets: list[str], base_url: str) -> str:
     return str(soup)
 
 
-def publish(
-    bucket: oss2.Bucket, build_dir: Path, out_dir: Path, public_base: str, prefix: str = ""
-) -> PublishResult:
-    """Upload `build_dir`'s hashed assets, then write the build with the rewritten index.html to `out_dir`."""
+def upload_client(bucket: oss2.Bucket, build_dir: Path, prefix: str = "") -> tuple[list[str], list[str]]:
+    """Upload a client build's hashed assets under `prefix`: the keys (uploaded, already there)."""
     if not (build_dir / "index.html").is_file():
         raise PublishError(f"{build_dir} has no index.html: not a client build")
-    if urlsplit(public_base).scheme not in ("http", "https"):
-        raise PublishError(f"public base {public_base!r} must be an http(s) URL (the OSS or CDN address)")
     if prefix and not prefix.endswith("/"):
         raise PublishError(f"object prefix {prefix!r} must end with '/'")
-    assets = hashed_assets(build_dir)
-    uploaded, skipped = upload_assets(bucket, build_dir, assets, prefix)
-    if out_dir.exists():
-        shutil.rmtree(out_dir)
-    shutil.copytree(build_dir, out_dir)
-    index = out_dir / "index.html"
-    base = public_base.rstrip("/") + "/" + prefix
-    index.write_text(rewrite_index(index.read_text(), assets, base))
-    return PublishResult(client_dir=out_dir, uploaded=tuple(uploaded), skipped=tuple(skipped))
+    return upload_assets(bucket, build_dir, hashed_assets(build_dir), prefix)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m app.publish", description=__doc__.split("\n\n")[0])
     parser.add_argument("--endpoint", required=True, help="OSS endpoint URL, e.g. https://oss-cn-qingdao.aliyuncs.com")
     parser.add_argument("--bucket", required=True)
-    parser.add_argument("--public-base", required=True, help="URL browsers load the assets from (bucket or CDN)")
     parser.add_argument("--prefix", default="", help="object key prefix, ending with '/'")
-    source = parser.add_mutually_exclusive_group()
-    source.add_argument("--client-dir", type=Path, default=Path("client/dist/raindrop/browser"))
-    source.add_argument("--bundle", type=Path, help="publish the client build inside this release bundle")
-    parser.add_argument("--out", type=Path, help="where the build with the new index.html goes (default: none, "
-                        "upload only; the Pulumi program rewrites index.html itself)")
+    parser.add_argument("--bundle", type=Path, required=True, help="the release bundle whose client build to publish")
     args = parser.parse_args(argv)
     key_id = os.environ.get("RAINDROP_OSS_ACCESS_KEY_ID")
     key_secret = os.environ.get("RAINDROP_OSS_ACCESS_KEY_SECRET")
@@ -185,15 +160,11 @@ def main(argv: list[str] | None = None) -> int:
     bucket = oss2.Bucket(oss2.Auth(key_id, key_secret), args.endpoint, args.bucket)
     with tempfile.TemporaryDirectory(prefix="raindrop-publish-") as scratch:
         try:
-            client_dir = extract_client(args.bundle, Path(scratch)) if args.bundle else args.client_dir
-            out = args.out or Path(scratch) / "rewritten"
-            result = publish(bucket, client_dir, out, args.public_base, args.prefix)
+            uploaded, skipped = upload_client(bucket, extract_client(args.bundle, Path(scratch)), args.prefix)
         except (PublishError, oss2.exceptions.OssError, tarfile.TarError, OSError) as error:
             print(f"publish: {error}", file=sys.stderr)
             return 1
-    print(f"publish: {len(result.uploaded)} uploaded, {len(result.skipped)} already there", file=sys.stderr)
-    if args.out:
-        print(result.client_dir)
+    print(f"publish: {len(uploaded)} uploaded, {len(skipped)} already there", file=sys.stderr)
     return 0
 
 

@@ -1,8 +1,9 @@
 """Renders the host's config files from the jinja2 templates in config/. Pure: nothing here touches a host.
 
 `config_variables()` merges the given values over config/defaults.yml and refuses unknown or missing
-ones; `render()` fills one template; `render_all()` does both for every file the host needs, each with
-the path and mode it is installed with. `htpasswd_line()` makes the admin site's basic-auth entry.
+ones (ConfigError, from contracts); `render()` fills one template; `render_all()` does both for every file
+the host needs, each with the path and mode it is installed with. `htpasswd_line()` makes the admin site's
+basic-auth entry.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import bcrypt
 import jinja2
 import yaml
 
-from contracts import BCRYPT_MAX_BYTES
+from contracts import BCRYPT_MAX_BYTES, ConfigError
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
 DEFAULTS_FILE = CONFIG_DIR / "defaults.yml"
@@ -36,13 +37,9 @@ _STD_B64 = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
 _BCRYPT_B64 = b"./ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
 
 
-class ConfigError(ValueError):
-    """A template variable that is unknown, missing or unusable; the message names it."""
-
-
 @dataclass(frozen=True)
-class HostFile:
-    """One rendered template and where the deploy installs it."""
+class TemplateFile:
+    """One template and where the deploy installs its rendering (app.steps.config.HostFile is the file itself)."""
 
     template: str
     path: str
@@ -52,24 +49,24 @@ class HostFile:
 
 
 # What the deploy writes. Files holding a secret (or a hash of one) are not world-readable.
-HOST_FILES: tuple[HostFile, ...] = (
-    HostFile("nginx.conf", "/etc/nginx/nginx.conf", 0o644),
-    HostFile("nginx-site.conf", "/etc/nginx/sites-available/raindrop.conf", 0o644),
-    HostFile("nginx-admin.conf", "/etc/nginx/sites-available/raindrop-admin.conf", 0o644),
+HOST_FILES: tuple[TemplateFile, ...] = (
+    TemplateFile("nginx.conf", "/etc/nginx/nginx.conf", 0o644),
+    TemplateFile("nginx-site.conf", "/etc/nginx/sites-available/raindrop.conf", 0o644),
+    TemplateFile("nginx-admin.conf", "/etc/nginx/sites-available/raindrop-admin.conf", 0o644),
     # The security headers: their values as maps (http level, read through nginx.conf's conf.d include) and the
     # add_header lines the site includes at server level and in every location with an add_header of its own.
-    HostFile("nginx-security-headers-http.conf", "/etc/nginx/conf.d/raindrop-security-headers.conf", 0o644),
-    HostFile("nginx-security-headers.conf", "/etc/nginx/snippets/raindrop-security-headers.conf", 0o644),
-    HostFile("supervisor.conf", "/etc/supervisor/conf.d/raindrop.conf", 0o600),
-    HostFile("supervisor-service.conf", "/etc/systemd/system/supervisor.service.d/raindrop-service.conf", 0o644),
-    HostFile("gunicorn.conf.py", "/etc/raindrop/gunicorn.conf.py", 0o644),
-    HostFile("my.cnf", "/etc/mysql/mariadb.conf.d/60-raindrop.cnf", 0o644),
-    HostFile("redis.conf", "/etc/redis/redis.conf", 0o640, "redis", "redis"),
-    HostFile("logrotate", "/etc/logrotate.d/raindrop", 0o644),
-    HostFile("raindrop.env", "/etc/raindrop/raindrop.env", 0o600, "raindrop", "raindrop"),
-    HostFile("backup.conf", "/etc/raindrop/backup.conf", 0o644),
-    HostFile("raindrop-backup.service", "/etc/systemd/system/raindrop-backup.service", 0o644),
-    HostFile("raindrop-backup.timer", "/etc/systemd/system/raindrop-backup.timer", 0o644),
+    TemplateFile("nginx-security-headers-http.conf", "/etc/nginx/conf.d/raindrop-security-headers.conf", 0o644),
+    TemplateFile("nginx-security-headers.conf", "/etc/nginx/snippets/raindrop-security-headers.conf", 0o644),
+    TemplateFile("supervisor.conf", "/etc/supervisor/conf.d/raindrop.conf", 0o600),
+    TemplateFile("supervisor-service.conf", "/etc/systemd/system/supervisor.service.d/raindrop-service.conf", 0o644),
+    TemplateFile("gunicorn.conf.py", "/etc/raindrop/gunicorn.conf.py", 0o644),
+    TemplateFile("my.cnf", "/etc/mysql/mariadb.conf.d/60-raindrop.cnf", 0o644),
+    TemplateFile("redis.conf", "/etc/redis/redis.conf", 0o640, "redis", "redis"),
+    TemplateFile("logrotate", "/etc/logrotate.d/raindrop", 0o644),
+    TemplateFile("raindrop.env", "/etc/raindrop/raindrop.env", 0o600, "raindrop", "raindrop"),
+    TemplateFile("backup.conf", "/etc/raindrop/backup.conf", 0o644),
+    TemplateFile("raindrop-backup.service", "/etc/systemd/system/raindrop-backup.service", 0o644),
+    TemplateFile("raindrop-backup.timer", "/etc/systemd/system/raindrop-backup.timer", 0o644),
 )
 
 
@@ -273,7 +270,7 @@ def render(name: str, variables: Mapping[str, Any]) -> str:
         raise ConfigError(f"template {name!r}: {exc.message}") from exc
 
 
-def render_all(given: Mapping[str, Any]) -> dict[HostFile, str]:
+def render_all(given: Mapping[str, Any]) -> dict[TemplateFile, str]:
     """Every host config file rendered from the given values merged over the defaults."""
     variables = config_variables(given)
     return {host_file: render(host_file.template, variables) for host_file in HOST_FILES}

@@ -22,7 +22,7 @@ PROGRAM = "raindrop-bench-baseline"
 CONF_FILE = f"/etc/supervisor/conf.d/{PROGRAM}.conf"
 WORKERS = 4
 # The release's web programs as the host steps name them (supervisor group syntax).
-WEB_PROGRAMS = " ".join(q(name) for name in HostConfig().web_programs)
+WEB_PROGRAMS = " ".join(q(name) for name in HostConfig.from_defaults().web_programs)
 
 
 def program_conf(host: BenchHost) -> str:

@@ -212,10 +212,9 @@ def acquire(name: str | None, subnet: str | None, *, fresh: bool, bundle: Path |
             if host.wait_healthy(timeout=60) is None:
                 raise HostError(f"sandbox {sandbox.settings.name} is not healthy after a deploy")
         return Acquired(host, None)
-    from app.release import build_release
-    from app.sandbox.deploy import release_from_path
+    from app.release import build_release, open_release
 
-    release = release_from_path(bundle) if bundle else build_release()
+    release = open_release(bundle) if bundle else build_release()
     log(f"making a fresh sandbox host {sandbox.settings.name} at {sandbox.settings.address} (timed)")
     started = time.monotonic()
     sandbox.up_host(fresh=True)

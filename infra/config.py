@@ -17,9 +17,16 @@ from urllib.parse import urlparse
 import pulumi
 from pulumi.runtime.config import is_config_secret
 
-from contracts import BCRYPT_MAX_BYTES, SAFE_SECRET, SAFE_SECRET_RULE, template_default
+from contracts import (  # ConfigError is imported from here by callers: the one class, owned by contracts
+    BCRYPT_MAX_BYTES,
+    SAFE_SECRET,
+    SAFE_SECRET_RULE,
+    STACK_NAMESPACE,
+    ConfigError,
+    template_default,
+)
 
-NAMESPACE = "raindrop"
+NAMESPACE = STACK_NAMESPACE
 
 # Ports the host already uses on some interface: nginx's public port, TLS, sshd, gunicorn(s), supervisor's
 # web UI, MariaDB and Redis. An admin port on any of them would either clash at bind time or expose the
@@ -36,7 +43,8 @@ RESERVED_PORTS: Mapping[int, str] = {
 
 MAX_INSTANCES = 20
 PASSWORD_KEYS = ("dbPassword", "adminPassword", "redisPassword")
-DEFAULT_ADMIN_PORT = 8090
+# The admin site's port when raindrop:adminPort is not set: the one nginx listens on by default.
+DEFAULT_ADMIN_PORT: int = template_default("raindrop_admin_port")
 DEFAULT_SSH_USER = "root"
 DEFAULT_SSH_PORT = 22
 # RDS keeps backups 7-730 days; the bucket's backup copies expire after the same number.
@@ -49,14 +57,6 @@ _HOST_NAME = re.compile(r"^(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-
 # A login name as Debian's adduser accepts it by default.
 _LOGIN = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
 _HOST_FIELDS = ("address", "user", "port")
-
-
-class ConfigError(ValueError):
-    """A stack config value that the program refuses; the message starts with the full key name."""
-
-    def __init__(self, key: str, problem: str) -> None:
-        self.key = f"{NAMESPACE}:{key}"
-        super().__init__(f"{self.key}: {problem}")
 
 
 @dataclass(frozen=True)

@@ -14,9 +14,11 @@ from dataclasses import dataclass
 import pulumi
 from pulumi_alicloud import kvstore, ram, rds, slb
 
-HEALTH_PATH = "/api/health"
-DB_NAME = "raindrop"
-DB_USER = "raindrop"
+from contracts import HEALTH_PATH, template_default
+
+# The app's database and user on RDS: the same names the hosts' env file and the local MariaDB use.
+DB_NAME: str = template_default("raindrop_db_name")
+DB_USER: str = template_default("raindrop_db_user")
 EVERY_DAY = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 
 

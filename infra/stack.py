@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_alicloud as alicloud
 
+from contracts import template_default
 from infra.backup import BackupWriter, BackupWriterArgs
 from infra.config import StackConfig
 from infra.hosts import existing_hosts
@@ -26,7 +27,8 @@ from infra.secrets import Secrets, SecretsArgs
 from infra.server import Host, Server, ServerArgs
 from infra.storage import ASSET_PREFIX, BACKUP_PREFIX, UPLOAD_PREFIX, Cdn, CdnArgs, Storage, StorageArgs
 
-ADMIN_USER = "admin"
+# The admin site's user: config/defaults.yml's, exported by the stack and checked by the host's basic auth.
+ADMIN_USER: str = template_default("raindrop_admin_user")
 
 
 @dataclass

@@ -17,10 +17,9 @@ import tarfile
 from pathlib import Path
 
 import pytest
-from test_steps import BUNDLE, SECRETS, STUBS, TEMPLATE_VALUES, config, stub_bin
+from helpers import BUNDLE, SECRETS, STUBS, TEMPLATE_VALUES, config, stub_bin
 
 from app import render
-from app.steps import deploy, provision, write_secrets
 from app.steps.backup import (
     BACKUP_TIMER,
     DB_CREATE_OPTIONS,
@@ -31,7 +30,10 @@ from app.steps.backup import (
     restore_command,
 )
 from app.steps.config import HostConfig
+from app.steps.deploy import deploy
 from app.steps.files import host_config
+from app.steps.provision import provision
+from app.steps.secrets import write_secrets
 from app.steps.shell import prelude
 
 SCALE_OUT_VALUES = {**TEMPLATE_VALUES, "raindrop_db_host": "rm-x.mysql.rds.aliyuncs.com",
@@ -152,7 +154,7 @@ class BackupHost:
         self.uploads.mkdir(parents=True)
         self.backups = root / "srv" / "shared" / "backups"
         etc = root / "etc"
-        self.config = HostConfig(
+        self.config = HostConfig.from_defaults(
             base_dir=str(root / "srv"),
             etc_dir=str(etc),
             env_file=str(etc / "raindrop.env"),
@@ -287,7 +289,7 @@ def test_restore_round_trip_verifies_then_stops_restores_starts_in_that_order(ho
         "mariadb --protocol=socket --user=root raindrop",
         f"redis-cli -h 127.0.0.1 -p 6379 -n 0 FLUSHDB auth={SECRETS['redis_password']}",
         "supervisorctl start raindrop-web:* raindrop-celery:*",
-        "curl -fsS -o /dev/null --max-time 5 http://127.0.0.1/api/health",
+        "curl -fsS -o /dev/null --max-time 5 http://127.0.0.1:80/api/health",
     ]
     assert f"restored {name}" in result.stdout
 

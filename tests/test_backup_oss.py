@@ -9,7 +9,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from test_publish import BUCKET, FakeOss
+from helpers import BUCKET, FakeOss
 
 from app import backup_oss
 

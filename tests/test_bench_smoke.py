@@ -165,6 +165,11 @@ def test_short_bench_and_chaos_on_a_sandbox_host(tmp_path):
         "kill -9 gunicorn: acknowledged writes lost",
     }
     assert chaos_targets["kill -9 gunicorn: acknowledged writes lost"] is True
-    # The exit status is the verdict on the targets: 0 exactly when every one was met.
-    assert chaos.returncode == (0 if all(chaos_targets.values()) else 1), chaos.stderr[-2000:]
+    # The recovery target is a time (<= RECOVERY_LIMIT_S): a smoke run on a busy machine may miss it, and this
+    # gate asserts no speed. What it pins exactly: the target's verdict is the recorded time against the limit,
+    # and the exit status is 0 exactly when every target was met, else 1 (never another code).
+    back = kill["recovered_s"]
+    expected = back is not None and back <= targets.RECOVERY_LIMIT_S
+    assert chaos_targets["kill -9 gunicorn: healthy again by itself"] is expected, kill
+    assert chaos.returncode == (0 if expected else 1), chaos.stderr[-2000:]
     assert "kill -9 gunicorn" in (tmp_path / "latest.md").read_text()

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import base64
 import re
+import shlex
 import subprocess
+import sys
 
 import pytest
 from pulumi_harness import ASSET, BUNDLE_PATH, Run, resolve, run_program
@@ -101,10 +103,13 @@ def test_assets_are_published_and_index_points_at_the_bucket() -> None:
     run = run_program()
     publish = run.constructed["raindrop-publish-assets"]
     command = resolve(publish.props["create"])[0]
-    assert f"--bundle {BUNDLE_PATH}" in command
-    assert "--bucket raindrop-dev-abcd1234" in command
-    assert "--prefix assets/" in command
-    assert "ALICLOUD_ACCESS_KEY" in command and "ALICLOUD_SECRET_KEY" in command
+    # The whole command: the deployer's keys, the interpreter running the program (not a guessed .venv path).
+    assert command == (
+        'RAINDROP_OSS_ACCESS_KEY_ID="${ALICLOUD_ACCESS_KEY:?set ALICLOUD_ACCESS_KEY}" '
+        'RAINDROP_OSS_ACCESS_KEY_SECRET="${ALICLOUD_SECRET_KEY:?set ALICLOUD_SECRET_KEY}" '
+        f"{shlex.quote(sys.executable)} -m app.publish --bundle {BUNDLE_PATH} "
+        "--endpoint https://oss-cn-hangzhou.aliyuncs.com --bucket raindrop-dev-abcd1234 --prefix assets/"
+    )
     deploy = resolve(run.constructed["raindrop-0-deploy"].props["create"])[0]
     assert f'src="https://raindrop-dev-abcd1234.oss-cn-hangzhou.aliyuncs.com/assets/{ASSET}"' in deploy
     assert 'cat > "$RELEASE/client/index.html"' in deploy

@@ -3,67 +3,18 @@ requests (path-style, as oss2 does for an IP endpoint) to http://127.0.0.1:PORT/
 
 from __future__ import annotations
 
-import base64
+import tarfile
 import threading
-import urllib.parse
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 
 import oss2
 import pytest
 from bs4 import BeautifulSoup
-from test_release import write_client_build
+from helpers import BUCKET, FakeOss, write_client_build
 
-from app.publish import IMMUTABLE, PublishError, content_type, hashed_assets, publish, rewrite_index
+from app.publish import IMMUTABLE, PublishError, content_type, hashed_assets, main, rewrite_index, upload_client
 
-BUCKET = "raindrop-static"
 PUBLIC_BASE = "https://cdn.example.com/"
-NO_SUCH_KEY = (
-    '<?xml version="1.0" encoding="UTF-8"?><Error><Code>NoSuchKey</Code>'
-    "<Message>The specified key does not exist.</Message><RequestId>fake</RequestId></Error>"
-)
-
-
-class FakeOss(BaseHTTPRequestHandler):
-    """HEAD (objectMeta) and PUT of objects, kept in `self.server.objects`; every request is recorded."""
-
-    def _key(self) -> str:
-        path = self.path.split("?", 1)[0]
-        bucket, _, key = path.lstrip("/").partition("/")
-        assert bucket == BUCKET
-        return urllib.parse.unquote(key)  # oss2 percent-encodes the key, '/' included
-
-    def _record(self) -> None:
-        self.server.requests.append((self.command, self._key(), dict(self.headers)))
-
-    def _reply(self, status: int, headers: dict[str, str] | None = None) -> None:
-        self.send_response(status)
-        for name, value in {"x-oss-request-id": "fake", "Content-Length": "0", **(headers or {})}.items():
-            self.send_header(name, value)
-        self.end_headers()
-
-    def do_HEAD(self) -> None:
-        self._record()
-        if self._key() in self.server.objects:
-            self._reply(200, {"ETag": '"fake"'})
-        else:
-            # Real OSS answers a HEAD error with the error document base64'd in x-oss-err.
-            self._reply(404, {"x-oss-err": base64.b64encode(NO_SUCH_KEY.encode()).decode()})
-
-    def do_PUT(self) -> None:
-        self._record()
-        if "chunked" in self.headers.get("Transfer-Encoding", ""):
-            body = b""
-            while (size := int(self.rfile.readline().strip(), 16)) > 0:
-                body += self.rfile.read(size)
-                self.rfile.readline()
-            self.rfile.readline()
-        else:
-            body = self.rfile.read(int(self.headers["Content-Length"]))
-        self.server.objects[self._key()] = (body, dict(self.headers))
-        self._reply(200, {"ETag": '"fake"'})
-
-    def log_message(self, *args) -> None:  # keep pytest's output clean
-        pass
 
 
 @pytest.fixture
@@ -85,13 +36,9 @@ def bucket(oss_server):
 
 def test_uploads_hashed_assets_with_type_and_cache_headers(oss_server, bucket, tmp_path):
     build = write_client_build(tmp_path)
-    result = publish(bucket, build, tmp_path / "out", PUBLIC_BASE)
-    assert sorted(result.uploaded) == [
-        "main-BBBBBBBB.js",
-        "media/logo-CCCCCCCC.svg",
-        "styles-AAAAAAAA.css",
-    ]
-    assert set(oss_server.objects) == set(result.uploaded)  # index.html and favicon.ico stay with nginx
+    uploaded, skipped = upload_client(bucket, build)
+    assert (sorted(uploaded), skipped) == (["main-BBBBBBBB.js", "media/logo-CCCCCCCC.svg", "styles-AAAAAAAA.css"], [])
+    assert set(oss_server.objects) == set(uploaded)  # index.html and favicon.ico stay with nginx
     body, headers = oss_server.objects["main-BBBBBBBB.js"]
     assert body == (build / "main-BBBBBBBB.js").read_bytes()
     assert headers["Content-Type"] == "text/javascript; charset=utf-8"
@@ -104,31 +51,37 @@ def test_uploads_hashed_assets_with_type_and_cache_headers(oss_server, bucket, t
 
 def test_objects_already_there_are_skipped(oss_server, bucket, tmp_path):
     build = write_client_build(tmp_path)
-    publish(bucket, build, tmp_path / "out", PUBLIC_BASE)
+    upload_client(bucket, build)
     oss_server.requests.clear()
-    again = publish(bucket, build, tmp_path / "out", PUBLIC_BASE)
-    assert again.uploaded == ()
-    assert len(again.skipped) == 3
+    uploaded, skipped = upload_client(bucket, build)
+    assert uploaded == []
+    assert len(skipped) == 3
     assert {method for method, _, _ in oss_server.requests} == {"HEAD"}
 
 
 def test_prefix_goes_into_keys_and_urls(oss_server, bucket, tmp_path):
     build = write_client_build(tmp_path)
-    result = publish(bucket, build, tmp_path / "out", "https://cdn.example.com", prefix="v1/")
-    assert "v1/main-BBBBBBBB.js" in oss_server.objects
-    html = (result.client_dir / "index.html").read_text()
+    uploaded, _skipped = upload_client(bucket, build, prefix="v1/")
+    assert sorted(uploaded) == ["v1/main-BBBBBBBB.js", "v1/media/logo-CCCCCCCC.svg", "v1/styles-AAAAAAAA.css"]
+    assert set(oss_server.objects) == set(uploaded)
+    html = rewrite_index((build / "index.html").read_text(), hashed_assets(build), "https://cdn.example.com/v1/")
     assert 'src="https://cdn.example.com/v1/main-BBBBBBBB.js"' in html
 
 
 def test_index_points_at_the_public_base_and_the_rest_is_kept(oss_server, bucket, tmp_path):
     build = write_client_build(tmp_path)
-    result = publish(bucket, build, tmp_path / "out", PUBLIC_BASE)
-    soup = BeautifulSoup((result.client_dir / "index.html").read_text(), "html.parser")
+    soup = BeautifulSoup(rewrite_index((build / "index.html").read_text(), hashed_assets(build), PUBLIC_BASE),
+                         "html.parser")
     assert soup.find("script")["src"] == "https://cdn.example.com/main-BBBBBBBB.js"
     assert soup.find("link", rel="stylesheet")["href"] == "https://cdn.example.com/styles-AAAAAAAA.css"
     assert soup.find("base")["href"] == "/"
     assert (build / "index.html").read_text().count("cdn.example.com") == 0  # the source build is untouched
-    assert (result.client_dir / "main-BBBBBBBB.js").is_file()
+    # the whole page: only the two asset attributes changed, everything else kept
+    assert rewrite_index((build / "index.html").read_text(), hashed_assets(build), PUBLIC_BASE) == (
+        '<!DOCTYPE html>\n<html><head><base href="/"/><link href="https://cdn.example.com/styles-AAAAAAAA.css" '
+        'rel="stylesheet"/></head><body><app-root></app-root><script src="https://cdn.example.com/main-BBBBBBBB.js" '
+        'type="module"></script></body></html>\n'
+    )
 
 
 def test_rewrite_touches_only_attributes_naming_an_asset():
@@ -175,12 +128,30 @@ def test_content_types():
 
 def test_bad_inputs_are_named(bucket, tmp_path):
     with pytest.raises(PublishError, match="has no index"):
-        publish(bucket, tmp_path, tmp_path / "out", PUBLIC_BASE)
+        upload_client(bucket, tmp_path)
     build = write_client_build(tmp_path)
     with pytest.raises(PublishError, match="must be an http"):
-        publish(bucket, build, tmp_path / "out", "cdn.example.com")
+        rewrite_index((build / "index.html").read_text(), hashed_assets(build), "cdn.example.com")
     with pytest.raises(PublishError, match="must end with '/'"):
-        publish(bucket, build, tmp_path / "out", PUBLIC_BASE, prefix="v1")
+        upload_client(bucket, build, prefix="v1")
+
+
+def test_the_command_uploads_a_bundles_client_with_the_keys_from_the_environment(oss_server, tmp_path, monkeypatch):
+    """`python -m app.publish` as app/cloud.py runs it: the bundle's client build, uploaded under the prefix."""
+    build = write_client_build(tmp_path / "release")
+    bundle = tmp_path / "raindrop-0123456789abcdef.tar.gz"
+    with tarfile.open(bundle, "w:gz") as archive:
+        archive.add(build, arcname="client")
+    endpoint = f"http://127.0.0.1:{oss_server.server_address[1]}"
+    argv = ["--bundle", str(bundle), "--endpoint", endpoint, "--bucket", BUCKET, "--prefix", "assets/"]
+    monkeypatch.delenv("RAINDROP_OSS_ACCESS_KEY_ID", raising=False)
+    assert main(argv) == 2  # no keys, no request
+    assert oss_server.objects == {}
+    monkeypatch.setenv("RAINDROP_OSS_ACCESS_KEY_ID", "test-key-id")
+    monkeypatch.setenv("RAINDROP_OSS_ACCESS_KEY_SECRET", "test-key-secret")
+    assert main(argv) == 0
+    assert sorted(oss_server.objects) == ["assets/main-BBBBBBBB.js", "assets/media/logo-CCCCCCCC.svg",
+                                          "assets/styles-AAAAAAAA.css"]
 
 
 def test_the_real_client_build_rewrites_cleanly(tmp_path):

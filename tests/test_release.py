@@ -15,9 +15,9 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from helpers import Fixture, write_client_build, write_sdist, write_server_project
 
 from app.release import (
-    PackageSources,
     ReleaseError,
     build_release,
     build_server_wheel,
@@ -25,121 +25,6 @@ from app.release import (
     open_release,
     wheel_requirements,
 )
-
-SERVER_PYPROJECT = """\
-[build-system]
-requires = ["hatchling"]
-build-backend = "hatchling.build"
-
-[project]
-name = "raindrop-server"
-version = "0.1.0"
-requires-python = ">=3.11"
-dependencies = ["rdtestdep==1.0"]
-
-[project.optional-dependencies]
-test = ["pytest"]
-
-[project.scripts]
-raindrop = "raindrop_server.cli:main"
-
-[tool.hatch.build.targets.wheel]
-packages = ["src/raindrop_server"]
-"""
-
-# The fixture server's CLI: `raindrop db upgrade` records that it ran, as whom, with which database URL.
-SERVER_CLI = """\
-import getpass
-import os
-import sys
-
-
-def main():
-    with open(os.environ["RAINDROP_TEST_LOG"], "a") as log:
-        log.write(f"{' '.join(sys.argv[1:])} user={getpass.getuser()} db={os.environ.get('RAINDROP_DATABASE_URL')}\\n")
-"""
-
-DEP_PYPROJECT = """\
-[build-system]
-requires = ["hatchling"]
-build-backend = "hatchling.build"
-
-[project]
-name = "{name}"
-version = "1.0"
-requires-python = ">=3.11"
-
-[tool.hatch.build.targets.wheel]
-include = ["{name}.py"]
-"""
-
-
-def write_server_project(root: Path, version_note: str = "one") -> Path:
-    """A minimal server project shaped like server/: src layout, console script, static files."""
-    package = root / "src" / "raindrop_server"
-    (package / "static").mkdir(parents=True, exist_ok=True)
-    (root / "pyproject.toml").write_text(SERVER_PYPROJECT)
-    (package / "__init__.py").write_text(f'NOTE = "{version_note}"\n')
-    (package / "cli.py").write_text(SERVER_CLI)
-    (package / "static" / "app.css").write_text("body { color: black; }\n")
-    (root / "tests").mkdir(exist_ok=True)
-    (root / "tests" / "test_nothing.py").write_text("def test_nothing():\n    pass\n")
-    return root
-
-
-def write_sdist(index: Path, name: str) -> None:
-    """Publish `name` 1.0 into the find-links directory `index` as an sdist only (no wheel anywhere)."""
-    source = index.parent / "src" / f"{name}-1.0"
-    source.mkdir(parents=True)
-    (source / "pyproject.toml").write_text(DEP_PYPROJECT.format(name=name))
-    (source / f"{name}.py").write_text("VALUE = 42\n")
-    (source / "PKG-INFO").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n")
-    index.mkdir(parents=True, exist_ok=True)
-    with tarfile.open(index / f"{name}-1.0.tar.gz", "w:gz") as archive:
-        archive.add(source, arcname=f"{name}-1.0")
-
-
-def write_sdist_only_index(root: Path) -> Path:
-    """A find-links directory holding rdtestdep 1.0 as an sdist only."""
-    index = root / "index"
-    write_sdist(index, "rdtestdep")
-    return index
-
-
-def write_client_build(root: Path, main_js: str = "console.log(1);\n") -> Path:
-    build = root / "browser"
-    (build / "media").mkdir(parents=True, exist_ok=True)
-    (build / "index.html").write_text(
-        '<!doctype html><html><head><base href="/"><link rel="stylesheet" href="styles-AAAAAAAA.css">'
-        '</head><body><app-root></app-root><script src="main-BBBBBBBB.js" type="module"></script></body></html>\n'
-    )
-    (build / "main-BBBBBBBB.js").write_text(main_js)
-    (build / "styles-AAAAAAAA.css").write_text("body{margin:0}\n")
-    (build / "media" / "logo-CCCCCCCC.svg").write_text("<svg/>\n")
-    (build / "favicon.ico").write_bytes(b"\0\1\2")
-    return build
-
-
-class Fixture:
-    """Sources for offline release builds: server project, sdist-only index, client build, cache."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.server = write_server_project(root / "server")
-        self.index = write_sdist_only_index(root / "pkgs")
-        self.client = write_client_build(root / "client")
-        self.cache = root / "cache"
-        self.sources = PackageSources(find_links=(self.index,), no_index=True, build_isolation=False)
-
-    def build(self, out: Path | str = "dist"):
-        return build_release(
-            server_dir=self.server,
-            client_dir=self.client,
-            out_dir=self.root / out,
-            cache_dir=self.cache,
-            sources=self.sources,
-            server_build_isolation=False,
-        )
 
 
 @pytest.fixture(scope="module")

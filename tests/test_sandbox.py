@@ -128,18 +128,21 @@ def test_missing_sources_is_a_clear_error(tmp_path, monkeypatch):
         find_mirror(tmp_path / "absent.sources")
 
 
-def test_release_from_a_bundle_path(tmp_path):
-    from app.sandbox.deploy import release_from_path
+def test_a_bundle_path_is_read_through_open_release_which_checks_its_hash(tmp_path, monkeypatch):
+    """`up --bundle` reads the bundle the one way the Pulumi program does: a renamed or altered one is refused."""
+    from app import release as release_module
+    from app.sandbox import deploy as sandbox_deploy
 
     bundle = tmp_path / "raindrop-0123456789abcdef.tar.gz"
-    deps = tmp_path / "DEPS_HASH"
-    deps.write_text("fedcba9876543210\n")
-    subprocess.run(["tar", "-czf", str(bundle), "-C", str(tmp_path), "DEPS_HASH"], check=True)
-    release = release_from_path(bundle)
-    assert (release.hash, release.deps_hash) == ("0123456789abcdef", "fedcba9876543210")
-    assert release.sha256 == hashlib.sha256(bundle.read_bytes()).hexdigest()
-    with pytest.raises(ValueError, match="not a release bundle"):
-        release_from_path(tmp_path / "something-else.tar.gz")
+    (tmp_path / "DEPS_HASH").write_text("fedcba9876543210\n")
+    (tmp_path / "BUNDLE.json").write_text("{}\n")
+    subprocess.run(["tar", "-czf", str(bundle), "-C", str(tmp_path), "DEPS_HASH", "BUNDLE.json"], check=True)
+    # refused before the host is touched (no sandbox is needed to get this far)
+    with pytest.raises(release_module.ReleaseError, match="does not match its content hash"):
+        sandbox_deploy.deploy(None, bundle=bundle)  # type: ignore[arg-type]
+    assert not hasattr(sandbox_deploy, "release_from_path")
+    with pytest.raises(release_module.ReleaseError, match="does not exist"):
+        release_module.open_release(tmp_path / "something-else.tar.gz")
 
 
 # -- the host and the executor ------------------------------------------------------------------------

@@ -17,30 +17,28 @@ from pathlib import Path
 
 import bcrypt
 import pytest
-from test_release import Fixture, write_client_build, write_server_project
+from helpers import (
+    BUNDLE,
+    SECRETS,
+    STUBS,
+    TEMPLATE_VALUES,
+    Fixture,
+    config,
+    stub_bin,
+    write_client_build,
+    write_server_project,
+)
 
 from app import render
-from app.steps import Bundle, HostConfig, HostFile, deploy, provision, rollback, write_secrets
+from app.steps import Bundle, HostConfig, HostFile
 from app.steps.backup import backup_command, restore_command
+from app.steps.deploy import deploy, deploy_phases
 from app.steps.files import host_config, public_files, secret_files
-from app.steps.secrets import read_secret_command
-
-SECRETS = {
-    "db_password": "Db-pass.word_0123456789",
-    "redis_password": "Redis-pass.word_0123456789",
-    "admin_password": "Admin-pass.word_0123456789",
-    "secret_key": "Secret-key.0123456789abcdefghij",
-}
-BUNDLE = Bundle(hash="0123456789abcdef", deps_hash="fedcba9876543210", sha256="ab" * 32)
-TEMPLATE_VALUES = {"raindrop_admin_cidrs": ["10.0.0.0/8"]}
-
-
-def config(**overrides) -> HostConfig:
-    return HostConfig(
-        system_files=(HostFile("/etc/mysql/mariadb.conf.d/60-raindrop.cnf", "[mysqld]\n", restart="mariadb"),),
-        app_files=(HostFile("/etc/nginx/sites-available/raindrop.conf", "server { listen 80; }\n"),),
-        **overrides,
-    )
+from app.steps.provision import provision
+from app.steps.rollback import rollback, rollback_phases
+from app.steps.secrets import read_secret_command, write_secrets
+from app.steps.shell import COMMON_SH, lines, prelude
+from app.steps.teardown import teardown
 
 
 def all_scripts(cfg: HostConfig | None = None):
@@ -51,28 +49,120 @@ def all_scripts(cfg: HostConfig | None = None):
 # --- deploy, by its text ------------------------------------------------------------------------------
 
 
+DEPLOY_PHASES = [
+    "prelude", "bundle settings", "lock", "skip if current", "check bundle", "release dir", "unpack", "venv",
+    "server", "uploads", "config files", "rollback command", "migrations", "switch", "health gate", "cleanup",
+    "unlock",
+]
+ROLLBACK_PHASES = [
+    "prelude", "target", "lock", "choose release", "switch", "reload", "mark releases", "health gate", "unlock",
+]
+
+
+def names(phases: list[tuple[str, str]]) -> list[str]:
+    return [name for name, _text in phases]
+
+
+def bash_function(text: str, name: str) -> str:
+    """The whole definition of one bash function in `text`, from `name() {` to its closing `}` line."""
+    start = text.index(f"\n{name}() {{\n") + 1
+    return text[start : text.index("\n}\n", start) + 3]
+
+
+def test_deploy_is_its_phases_in_order():
+    phases = deploy_phases(config(), BUNDLE)
+    assert names(phases) == DEPLOY_PHASES
+    assert deploy(config(), BUNDLE).body == lines(text for _name, text in phases)
+    # The client index, when the assets are published elsewhere, replaces the bundle's right after the server.
+    with_index = deploy_phases(config(client_index="<html></html>\n"), BUNDLE)
+    assert names(with_index) == [*DEPLOY_PHASES[:9], "client index", *DEPLOY_PHASES[9:]]
+    assert dict(with_index)["client index"] == (
+        "cat > \"$RELEASE/client/index.html\" <<'RAINDROP_EOF'\n<html></html>\nRAINDROP_EOF\n"
+    )
+
+
+def test_rollback_is_its_phases_in_order():
+    previous, named = rollback_phases(config(), "''"), rollback_phases(config(), "20260101000000-abc")
+    assert names(previous) == names(named) == ROLLBACK_PHASES
+    assert rollback(config()).body == lines(text for _name, text in previous)
+    assert rollback(config(), "20260101000000-abc").body == lines(text for _name, text in named)
+    assert dict(named)["target"] == "TARGET=20260101000000-abc\n"
+    assert dict(previous)["target"] == "TARGET=''\n"
+
+
+def test_prelude_is_the_host_variables_then_the_shared_shell_file():
+    cfg = config(lock_wait_seconds=30, health_attempts=7, health_interval_seconds=2)
+    assert prelude(cfg) == (
+        "BASE=/srv/raindrop\n"
+        "APP_USER=raindrop\n"
+        "SECRETS_FILE=/etc/raindrop/secrets.env\n"
+        "STAGED=/etc/raindrop/staged\n"
+        "ENV_FILE=/etc/raindrop/raindrop.env\n"
+        "WEB_PROGRAMS=('raindrop-web:*')\n"
+        "WORKER_PROGRAMS=('raindrop-celery:*')\n"
+        "HEALTH_URL=http://127.0.0.1:80/api/health\n"
+        "SUPERVISORD_PID=/var/run/supervisord.pid\n"
+        "HEALTH_ATTEMPTS=7\n"
+        "HEALTH_INTERVAL=2\n"
+        "LOCK_WAIT=30\n"
+    ) + COMMON_SH.read_text()
+    for script in all_scripts(cfg):
+        assert script.body.startswith(prelude(cfg))
+
+
+def test_shellcheck_reads_the_shared_shell_file_as_it_is():
+    result = subprocess.run(["shellcheck", str(COMMON_SH)], capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stdout
+
+
 def test_deploy_switches_current_atomically():
     text = deploy(config(), BUNDLE).text()
-    assert 'ln -s "$1" "$BASE/.current.tmp"' in text
-    assert 'mv -T "$BASE/.current.tmp" "$CURRENT"' in text
-    assert "ln -sfn" not in text.split("switch_to()")[1].split("}")[0]
+    # a rename never leaves current missing; ln -sfn would (it unlinks, then links)
+    assert bash_function(text, "switch_to") == (
+        "switch_to() {\n"
+        '  rm -f "$BASE/.current.tmp"\n'
+        '  ln -s "$1" "$BASE/.current.tmp"\n'
+        '  mv -T "$BASE/.current.tmp" "$CURRENT"\n'
+        '  log "current -> $1"\n'
+        "}\n"
+    )
+    assert dict(deploy_phases(config(), BUNDLE))["switch"] == (
+        'OLD_VENV=$(deps_of "$CURRENT")\nswitch_to "$RELEASE"\nSWITCHED=yes\n'
+    )
 
 
 def test_deploy_holds_a_lock_and_releases_it():
-    text = deploy(config(lock_wait_seconds=30), BUNDLE).text()
-    assert 'exec 9>"$BASE/.deploy.lock"' in text
-    assert 'flock -w 30 9 || die "another deploy holds $BASE/.deploy.lock"' in text
-    assert text.index("\ntake_lock\n") < text.index('tar -xzf "$BUNDLE"')
-    assert text.rstrip().endswith("release_lock")
+    phases = deploy_phases(config(lock_wait_seconds=30), BUNDLE)
+    assert "\nLOCK_WAIT=30\n" in dict(phases)["prelude"]
+    assert bash_function(COMMON_SH.read_text(), "take_lock") == (
+        "take_lock() {\n"
+        '  install -d -m 755 "$BASE"\n'
+        '  exec 9>"$BASE/.deploy.lock"\n'
+        '  flock -w "$LOCK_WAIT" 9 || die "another deploy holds $BASE/.deploy.lock"\n'
+        "}\n"
+    )
+    # taken before anything is unpacked, released last
+    assert phases[2] == ("lock", "take_lock\n")
+    assert names(phases).index("lock") < names(phases).index("unpack")
+    assert phases[-1] == ("unlock", "release_lock\n")
+    assert deploy(config(lock_wait_seconds=30), BUNDLE).text().endswith("\ncleanup\nrelease_lock\n")
 
 
 def test_deploy_unpacks_into_a_timestamped_release_after_checking_the_upload():
-    text = deploy(config(), BUNDLE).text()
-    assert "BUNDLE=/var/tmp/raindrop-0123456789abcdef.tar.gz" in text
-    assert f"BUNDLE_SHA256={'ab' * 32}" in text
-    assert 'echo "$BUNDLE_SHA256  $BUNDLE" | sha256sum -c --quiet -' in text
-    assert 'RELEASE="$RELEASES/$(date -u +%Y%m%d%H%M%S)-$HASH"' in text
-    assert 'tar -xzf "$BUNDLE" -C "$RELEASE" --no-same-owner' in text
+    phases = dict(deploy_phases(config(), BUNDLE))
+    assert "BUNDLE=/var/tmp/raindrop-0123456789abcdef.tar.gz\n" in phases["bundle settings"]
+    assert f"\nBUNDLE_SHA256={'ab' * 32}\n" in phases["bundle settings"]
+    assert phases["check bundle"] == (
+        '[ -f "$BUNDLE" ] || die "bundle $BUNDLE is missing: upload it first"\n'
+        'echo "$BUNDLE_SHA256  $BUNDLE" | sha256sum -c --quiet - || die "bundle $BUNDLE does not match its sha256"\n'
+    )
+    assert '\nRELEASE="$RELEASES/$(date -u +%Y%m%d%H%M%S)-$HASH"\n' in phases["release dir"]
+    assert phases["unpack"] == (
+        'log "unpack $BUNDLE into $RELEASE"\n'
+        'install -d -m 755 "$RELEASE"\n'
+        'tar -xzf "$BUNDLE" -C "$RELEASE" --no-same-owner\n'
+        '[ "$(cat "$RELEASE/DEPS_HASH")" = "$DEPS_HASH" ] || die "the bundle\'s DEPS_HASH is not $DEPS_HASH"\n'
+    )
 
 
 def test_deploy_installs_only_from_the_wheelhouse_and_reuses_the_venv():
@@ -109,13 +199,35 @@ def test_deploy_reloads_gracefully():
 
 
 def test_deploy_health_gate_retries_then_switches_back_loudly():
-    text = deploy(config(health_attempts=7, health_interval_seconds=2), BUNDLE).text()
-    assert "HEALTH_URL=http://127.0.0.1/api/health" in text
-    assert "HEALTH_ATTEMPTS=7" in text and "HEALTH_INTERVAL=2" in text
-    assert 'curl -fsS -o /dev/null --max-time 5 "$HEALTH_URL"' in text
-    gate = text[text.index('if reload_app "$OLD_VENV" && healthy && wait_workers; then') :]
-    failed = 'die "release $(basename "$RELEASE") failed its health check; rolled back to'
-    assert gate.index('> "$RELEASE/BAD_RELEASE"') < gate.index('switch_to "$PREVIOUS"') < gate.index(failed)
+    cfg = config(health_attempts=7, health_interval_seconds=2)
+    text = deploy(cfg, BUNDLE).text()
+    assert "\nHEALTH_URL=http://127.0.0.1:80/api/health\nSUPERVISORD_PID=/var/run/supervisord.pid\n" in text
+    assert "\nHEALTH_ATTEMPTS=7\nHEALTH_INTERVAL=2\n" in text
+    assert bash_function(text, "healthy") == (
+        "healthy() {\n"
+        '  for _ in $(seq "$HEALTH_ATTEMPTS"); do\n'
+        '    if curl -fsS -o /dev/null --max-time 5 "$HEALTH_URL"; then log "healthy: $HEALTH_URL"; return 0; fi\n'
+        '    sleep "$HEALTH_INTERVAL"\n'
+        "  done\n"
+        '  log "not healthy after $HEALTH_ATTEMPTS attempts: $HEALTH_URL"\n'
+        "  return 1\n"
+        "}\n"
+    )
+    # an unhealthy release is marked, current goes back with its files, and the deploy fails naming both
+    assert dict(deploy_phases(cfg, BUNDLE))["health gate"] == (
+        'if reload_app "$OLD_VENV" && healthy && wait_workers; then\n'
+        '  log "release $(basename "$RELEASE") is live"\n'
+        "else\n"
+        "  wait_workers || true\n"
+        '  date -u +%Y-%m-%dT%H:%M:%SZ > "$RELEASE/BAD_RELEASE"\n'
+        '  [ -n "$PREVIOUS" ] || die "release $(basename "$RELEASE") is not healthy and there is no previous release"\n'
+        '  log "release $(basename "$RELEASE") is not healthy: switching back to $PREVIOUS"\n'
+        '  switch_to "$PREVIOUS"\n'
+        '  apply_files "$PREVIOUS/host"\n'
+        '  reload_app "$DEPS" && healthy && wait_workers || log "the previous release is not healthy either"\n'
+        '  die "release $(basename "$RELEASE") failed its health check; rolled back to $(basename "$PREVIOUS")"\n'
+        "fi\n"
+    )
 
 
 def test_deploy_keeps_the_last_n_releases():
@@ -295,7 +407,7 @@ def test_generated_secrets_run_for_real_fill_every_file_and_stay_the_same(tmp_pa
     """The generated-secrets script in real bash on a scratch /etc: the files it leaves are exactly what the
     Python rendering gives for the values it made, the htpasswd checks with bcrypt, a rerun changes nothing."""
     etc = tmp_path / "etc"
-    cfg = HostConfig(etc_dir=str(etc))
+    cfg = HostConfig.from_defaults(etc_dir=str(etc))
     script = write_secrets(cfg, GIVEN, secret_files(TEMPLATE_VALUES, GIVEN, GENERATED), GENERATED)
     path = tmp_path / "secrets.sh"
     path.write_text(script.text())
@@ -354,6 +466,16 @@ def test_host_file_refuses_relative_paths_and_odd_modes():
         HostFile("etc/x", "")
     with pytest.raises(ValueError, match="octal mode"):
         HostFile("/etc/x", "", mode="0644")
+
+
+def test_teardown_stops_the_app_and_takes_the_deployed_sites_off_nginx():
+    assert teardown(config()).body == (
+        "if command -v supervisorctl >/dev/null; then supervisorctl stop 'raindrop-web:*' 'raindrop-celery:*' || true; "
+        "fi\n"
+        "rm -f /etc/nginx/sites-enabled/raindrop.conf /etc/nginx/sites-enabled/raindrop-admin.conf\n"
+        "if command -v nginx >/dev/null && nginx -t 2>/dev/null; then nginx -s reload || true; fi\n"
+        "echo 'raindrop stopped; data kept'\n"
+    )
 
 
 # --- rollback ---------------------------------------------------------------------------------------------
@@ -421,40 +543,6 @@ def test_shellcheck_finds_no_warning(script, tmp_path):
 
 # --- deploy and rollback, run for real against a scratch tree ---------------------------------------------------
 
-STUBS = {
-    # Every stub records its arguments; the log shows what the scripts asked the services to do.
-    "supervisorctl": """
-echo "supervisorctl $*" >> "$STUB_LOG"
-if [ "$1" = status ]; then echo "raindrop-web:raindrop-web-10000   RUNNING   pid 1, uptime 0:00:09"; fi
-if [ "$1" = pid ]; then echo 999999999; fi
-""",
-    "nginx": 'echo "nginx $*" >> "$STUB_LOG"',
-    "service": 'echo "service $*" >> "$STUB_LOG"',
-    # Healthy unless the live release's client build holds an UNHEALTHY file.
-    "curl": """
-echo "curl $*" >> "$STUB_LOG"
-[ ! -e "$STUB_CURRENT/client/UNHEALTHY" ]
-""",
-    # runuser -u USER -- COMMAND...: run COMMAND (the scratch tree has no app user to switch to).
-    "runuser": """
-echo "runuser $*" >> "$STUB_LOG"
-while [ "$1" != -- ]; do shift; done
-shift
-exec "$@"
-""",
-}
-
-
-def stub_bin(root: Path, stubs: dict[str, str]) -> Path:
-    """root/stub-bin holding an executable bash script per stub, to put first on a scratch host's PATH."""
-    directory = root / "stub-bin"
-    directory.mkdir(parents=True)
-    for name, body in stubs.items():
-        (directory / name).write_text(f"#!/bin/bash\n{body.strip()}\n")
-        (directory / name).chmod(0o755)
-    return directory
-
-
 class Host:
     """A scratch tree standing in for a host: every path of the config lives under `root`."""
 
@@ -466,7 +554,7 @@ class Host:
         self.bundles = root / "bundles"
         self.bundles.mkdir()
         etc = root / "etc"
-        self.config = HostConfig(
+        self.config = HostConfig.from_defaults(
             base_dir=str(root / "srv"),
             etc_dir=str(etc),
             log_dir=str(root / "log"),
@@ -535,14 +623,37 @@ def host(tmp_path_factory):
     return Host(tmp_path_factory.mktemp("host"))
 
 
+def logged(host: Host, stdout: str) -> list[str]:
+    """The `log` lines of a run, without their timestamps, the scratch root written <root>."""
+    return [line.split("] ", 1)[1].replace(str(host.root), "<root>")
+            for line in stdout.splitlines() if line.startswith("==> [")]
+
+
+def switched_and_healthy(host: Host, release: str, how: str) -> list[str]:
+    """The log of a switch to `release` (under the scratch root): current moved, the app reloaded `how`, healthy."""
+    return [f"current -> <root>/srv/releases/{release}", f"reloaded ({how})",
+            f"healthy: {host.config.health_url}"]
+
+
 def note(host: Host) -> str:
     return (host.current / "lib" / "raindrop_server" / "__init__.py").read_text()
 
 
 def test_first_deploy_builds_venv_migrates_and_goes_live(host, releases):
     result = host.deploy(releases["A"])
-    assert "venv" in result.stdout and "from the wheelhouse" in result.stdout
     release = host.current.resolve()
+    # The phases as they ran, in order: a first deploy builds the venv, migrates and restarts (a new venv).
+    assert logged(host, result.stdout) == [
+        f"unpack <root>/bundles/raindrop-{releases['A'].hash}.tar.gz into <root>/srv/releases/{release.name}",
+        f"venv <root>/srv/shared/venvs/{releases['A'].deps_hash} from the wheelhouse (no index)",
+        "config files",
+        "wrote <root>/etc/raindrop.env",
+        "wrote <root>/conf/site.conf",
+        "wrote <root>/bin/raindrop-rollback",
+        "migrations",
+        *switched_and_healthy(host, release.name, "restart"),
+        f"release {release.name} is live",
+    ]
     assert release.name.endswith(f"-{releases['A'].hash}")
     assert note(host) == 'NOTE = "A"\n'
     assert (release / "venv").resolve() == host.root / "srv" / "shared" / "venvs" / releases["A"].deps_hash
@@ -571,7 +682,16 @@ def test_same_bundle_again_changes_nothing(host, releases):
 
 def test_second_release_reuses_the_venv_and_reloads_with_hup(host, releases):
     result = host.deploy(releases["B"])
-    assert "reused: dependencies unchanged" in result.stdout
+    release = host.current.resolve().name
+    # A code-only deploy: the venv reused, no migration, gunicorn HUPed.
+    assert logged(host, result.stdout) == [
+        f"unpack <root>/bundles/raindrop-{releases['B'].hash}.tar.gz into <root>/srv/releases/{release}",
+        f"venv <root>/srv/shared/venvs/{releases['B'].deps_hash} reused: dependencies unchanged",
+        "config files",
+        "migrations unchanged since the live release: none to run",
+        *switched_and_healthy(host, release, "hup"),
+        f"release {release} is live",
+    ]
     assert note(host) == 'NOTE = "B"\n'
     calls = host.log.read_text()
     assert "supervisorctl signal HUP raindrop-web:raindrop-web-10000" in calls
@@ -590,7 +710,14 @@ def test_unhealthy_release_is_switched_back_and_fails_loudly(host, releases):
 
 
 def test_rollback_goes_to_the_previous_good_release_and_marks_the_left_one(host, releases):
-    host.run(rollback(host.config))
+    before = host.current.resolve().name
+    result = host.run(rollback(host.config))
+    after = host.current.resolve().name
+    assert logged(host, result.stdout) == [
+        f"rolling back from {before} to {after}",
+        *switched_and_healthy(host, after, "hup"),
+        f"{after} is live",
+    ]
     assert note(host) == 'NOTE = "A"\n'
     b_release = next(n for n in host.releases() if n.endswith(releases["B"].hash))
     assert (host.root / "srv" / "releases" / b_release / "BAD_RELEASE").is_file()
@@ -682,7 +809,7 @@ def test_migrations_run_only_when_they_differ_from_the_live_release(tmp_path):
 
 def test_provision_makes_systemd_restart_every_service_after_a_crash():
     text = provision(config()).text()
-    for service in HostConfig().services:
+    for service in HostConfig.from_defaults().services:
         assert f"/etc/systemd/system/{service}.service.d/raindrop-restart.conf" in text
     assert "Restart=always" in text
     enable = text.index("log \"services enabled at boot and started\"")

@@ -122,6 +122,43 @@ def test_defaults_document_every_variable_the_templates_use():
             assert above.startswith("#") or re.match(r"raindrop_\w+:", above), f"{line} has no comment"
 
 
+def test_one_source_per_fact_every_half_reads_defaults_yml():
+    """The facts config/defaults.yml holds are read from it by every half, never restated."""
+    from raindrop_server.config import config_from_env
+
+    from app.steps.config import HostConfig
+    from app.steps.teardown import ENABLED_SITES
+    from contracts import HEALTH_PATH
+    from infra import scaleout, stack
+
+    defaults = render.load_defaults()
+    cfg = HostConfig.from_defaults()
+    assert (cfg.app_user, cfg.base_dir, cfg.etc_dir, cfg.log_dir, cfg.env_file, cfg.bin_dir) == (
+        defaults["raindrop_app_user"], defaults["raindrop_current_dir"].removesuffix("/current"),
+        "/etc/raindrop", defaults["raindrop_log_dir"], defaults["raindrop_env_file"], defaults["raindrop_bin_dir"],
+    )
+    assert (cfg.db_name, cfg.db_user, cfg.supervisord_pidfile) == (
+        defaults["raindrop_db_name"], defaults["raindrop_db_user"], defaults["raindrop_supervisord_pidfile"],
+    )
+    assert cfg.health_url == f"http://127.0.0.1:{defaults['raindrop_http_port']}{HEALTH_PATH}"
+    # No layout default of its own: a HostConfig is made from the defaults (or a stack's values over them).
+    with pytest.raises(TypeError, match="missing"):
+        HostConfig()
+    # The cloud half reads the same file through contracts (infra never imports app).
+    assert (defaults["raindrop_db_name"], defaults["raindrop_db_user"]) == (scaleout.DB_NAME, scaleout.DB_USER)
+    assert defaults["raindrop_admin_user"] == stack.ADMIN_USER
+    assert ENABLED_SITES == ("/etc/nginx/sites-enabled/raindrop.conf", "/etc/nginx/sites-enabled/raindrop-admin.conf")
+    # The server is its own package on the host and cannot read defaults.yml there: the env file gives it these
+    # values (config/raindrop.env.j2), and its own defaults (for runs without that file) must agree with them.
+    server = config_from_env({"RAINDROP_SECRET_KEY": "k" * 32, "RAINDROP_DATABASE_URL": "mysql+pymysql://u:p@h/d"})
+    assert server["UPLOAD_DIR"] == defaults["raindrop_uploads_dir"]
+    assert server["UPLOAD_URL_PREFIX"] == defaults["raindrop_upload_url_prefix"]
+    # ... and it answers the health check where the deploy's gate and the load balancer ask.
+    from raindrop_server import health
+
+    assert health.bp.url_prefix + "/health" == HEALTH_PATH
+
+
 def test_secrets_have_no_default():
     defaults = render.load_defaults()
     for secret in ("raindrop_admin_password", "raindrop_db_password", "raindrop_redis_password", "raindrop_secret_key"):

@@ -9,6 +9,7 @@ import sys
 import time
 
 from app.executor import ScriptFailed
+from app.release import ReleaseError
 from app.sandbox.deploy import DeployStepsMissing, deploy
 from app.sandbox.host import Sandbox
 from app.sandbox.settings import SandboxSettings
@@ -58,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "crash":
             sandbox.crash()
             _log(f"sandbox {sandbox.settings.name}: every process killed, /run lost")
-    except (SandboxError, DeployStepsMissing, ScriptFailed, ConnectionError, ValueError) as error:
+    except (SandboxError, DeployStepsMissing, ScriptFailed, ReleaseError, ConnectionError, ValueError) as error:
         print(f"sandbox: {error}", file=sys.stderr)
         return 1
     return 0

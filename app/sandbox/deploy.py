@@ -10,9 +10,7 @@ import hashlib
 import importlib
 import json
 import os
-import re
 import secrets as token_source
-import tarfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -26,7 +24,6 @@ if TYPE_CHECKING:
     from app.release import Release
 
 REQUIRED_MODULES = ("app.release", "app.render", "app.steps.files", "app.steps.provision", "app.steps.deploy")
-_BUNDLE_NAME = re.compile(r"^raindrop-([0-9a-f]{12,64})\.tar\.gz$")
 
 
 class DeployStepsMissing(RuntimeError):
@@ -65,21 +62,6 @@ def host_secrets(sandbox: Sandbox) -> dict[str, str]:
     path.touch(mode=0o600)
     path.write_text(json.dumps(values))
     return values
-
-
-def release_from_path(path: Path) -> Release:
-    """A Release for a bundle built earlier (its name carries the hash, DEPS_HASH is inside)."""
-    from app.release import Release
-
-    match = _BUNDLE_NAME.match(path.name)
-    if not match or not path.is_file():
-        raise ValueError(f"{path} is not a release bundle named raindrop-<hash>.tar.gz")
-    with tarfile.open(path) as bundle:
-        member = bundle.extractfile("DEPS_HASH")
-        if member is None:
-            raise ValueError(f"{path} has no DEPS_HASH: not a release bundle")
-        deps_hash = member.read().decode().strip()
-    return Release(path=path, hash=match[1], deps_hash=deps_hash, sha256=hashlib.sha256(path.read_bytes()).hexdigest())
 
 
 class _Triggers:
@@ -121,15 +103,17 @@ def deploy(
             f"(ssh -i {sandbox.settings.key_path} root@{sandbox.settings.address} reaches the bare host)"
         )
     from app import render
-    from app.release import build_release
-    from app.steps import deploy as deploy_step
-    from app.steps import provision, write_secrets
+    from app.release import build_release, open_release
+    from app.steps.deploy import deploy as deploy_step
     from app.steps.deploy import files_hash
     from app.steps.files import host_config, secret_files
     from app.steps.plan import STEP_ORDER, digest, step_triggers
+    from app.steps.provision import provision
+    from app.steps.secrets import write_secrets
 
     if release is None:
-        release = release_from_path(Path(bundle)) if bundle else build_release()
+        # open_release checks the bundle's content against its name, as `pulumi up` does with releaseArchive.
+        release = open_release(Path(bundle)) if bundle else build_release()
     values = sandbox_values(sandbox)
     secrets = host_secrets(sandbox)
     config = host_config(values, apt_proxy=sandbox.settings.proxy_url)

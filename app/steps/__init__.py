@@ -2,23 +2,12 @@
 
 One executor layer runs them, either Pulumi's command provider on an ECS host or SSH to a sandbox host,
 so both run the very same text. Order on a host: write_secrets → provision → deploy (→ rollback).
+
+The step functions are imported from their modules (`from app.steps.deploy import deploy`): re-exported
+here under the modules' own names they would hide the modules (`app.steps.deploy` would be the function).
 """
 
 from app.steps.config import SECRET_NAMES, Bundle, HostConfig, HostFile
-from app.steps.deploy import deploy
-from app.steps.provision import provision
-from app.steps.rollback import rollback
 from app.steps.script import Script
-from app.steps.secrets import write_secrets
 
-__all__ = [
-    "SECRET_NAMES",
-    "Bundle",
-    "HostConfig",
-    "HostFile",
-    "Script",
-    "deploy",
-    "provision",
-    "rollback",
-    "write_secrets",
-]
+__all__ = ["SECRET_NAMES", "Bundle", "HostConfig", "HostFile", "Script"]

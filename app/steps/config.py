@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import PurePosixPath
+from typing import Any
+
+from app import render
+from contracts import HEALTH_PATH
 
 # The secrets a stack gives. The secrets step writes them (and every file rendered from them) on the host;
 # no other script holds them.
@@ -45,19 +51,51 @@ class HostFile:
         return not int(self.mode, 8) & 0o007
 
 
+def layout_settings(variables: Mapping[str, Any]) -> dict[str, Any]:
+    """The HostConfig fields that config/defaults.yml's variables decide, from a full set of them.
+
+    The one mapping from template variables to host settings: HostConfig.from_defaults() applies it to the
+    defaults, app.steps.files.host_config() to a stack's values merged over them.
+    """
+    current = str(variables["raindrop_current_dir"])
+    if not current.endswith("/current"):
+        raise ValueError(f"raindrop_current_dir {current!r} must be <base>/current, the symlink deploy switches")
+    listen = variables["raindrop_listen_address"] or "127.0.0.1"
+    env_file = str(variables["raindrop_env_file"])
+    return {
+        "app_user": variables["raindrop_app_user"],
+        "base_dir": current.removesuffix("/current"),
+        # the env file sits in the directory of the host's own settings (secrets.env, staged/, backup.conf)
+        "etc_dir": str(PurePosixPath(env_file).parent),
+        "log_dir": variables["raindrop_log_dir"],
+        "env_file": env_file,
+        "db_name": variables["raindrop_db_name"],
+        "db_user": variables["raindrop_db_user"],
+        "health_url": f"http://{listen}:{variables['raindrop_http_port']}{HEALTH_PATH}",
+        "supervisord_pidfile": variables["raindrop_supervisord_pidfile"],
+        "bin_dir": variables["raindrop_bin_dir"],
+        "backup_conf": next(spec.path for spec in render.HOST_FILES if spec.template == "backup.conf"),
+    }
+
+
 @dataclass(frozen=True)
 class HostConfig:
-    """Where and how Raindrop lives on a host. The defaults are the contract's host layout."""
+    """Where and how Raindrop lives on a host.
 
-    app_user: str = "raindrop"
-    base_dir: str = "/srv/raindrop"
-    etc_dir: str = "/etc/raindrop"
-    log_dir: str = "/var/log/raindrop"
-    env_file: str = "/etc/raindrop/raindrop.env"
+    The layout fields (keyword-only, no default here) come from config/defaults.yml through layout_settings():
+    build one with HostConfig.from_defaults(**overrides) or app.steps.files.host_config(values), never with
+    paths restated in Python.
+    """
+
+    app_user: str = field(kw_only=True)
+    base_dir: str = field(kw_only=True)
+    etc_dir: str = field(kw_only=True)
+    log_dir: str = field(kw_only=True)
+    env_file: str = field(kw_only=True)
     # where deploy installs raindrop-rollback and provision raindrop-backup / raindrop-restore
-    bin_dir: str = "/usr/local/bin"
+    bin_dir: str = field(kw_only=True)
     lib_dir: str = "/usr/local/lib/raindrop"  # the backup's OSS uploader (app/backup_oss.py)
-    backup_conf: str = "/etc/raindrop/backup.conf"  # config/backup.conf.j2: what both backup commands read
+    backup_conf: str = field(kw_only=True)  # config/backup.conf.j2: what both backup commands read
     keep_releases: int = 5
     # apt: a mirror base URL (e.g. http://mirrors.cloud.aliyuncs.com/debian) and/or an HTTP proxy URL.
     apt_mirror: str | None = None
@@ -78,13 +116,13 @@ class HostConfig:
         "iproute2",  # ss: which of them still listen
     )
     services: tuple[str, ...] = ("mariadb", "redis-server", "supervisor", "nginx")
-    db_name: str = "raindrop"
-    db_user: str = "raindrop"
+    db_name: str = field(kw_only=True)
+    db_user: str = field(kw_only=True)
     # supervisor groups as config/supervisor.conf.j2 defines them (`name:*` is every process of it).
     web_programs: tuple[str, ...] = ("raindrop-web:*",)
     worker_programs: tuple[str, ...] = ("raindrop-celery:*",)
-    health_url: str = "http://127.0.0.1/api/health"
-    supervisord_pidfile: str = "/var/run/supervisord.pid"  # config/defaults.yml raindrop_supervisord_pidfile
+    health_url: str = field(kw_only=True)
+    supervisord_pidfile: str = field(kw_only=True)
     health_attempts: int = 30
     health_interval_seconds: int = 1
     lock_wait_seconds: int = 600
@@ -116,6 +154,11 @@ class HostConfig:
                 raise ValueError(f"{name} {value!r} must be an http(s) URL")
         if self.health_attempts < 1 or self.health_interval_seconds < 1:
             raise ValueError("health_attempts and health_interval_seconds must be at least 1")
+
+    @classmethod
+    def from_defaults(cls, **overrides: Any) -> HostConfig:
+        """The host layout of config/defaults.yml, with `overrides` (e.g. a scratch tree's paths in tests)."""
+        return cls(**{**layout_settings(render.load_defaults()), **overrides})
 
     @property
     def secrets_file(self) -> str:

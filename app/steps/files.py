@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from app import render
-from app.steps.config import ALL_SECRET_NAMES, LOCAL_ADDRESSES, HostConfig, HostFile
+from app.steps.config import ALL_SECRET_NAMES, LOCAL_ADDRESSES, HostConfig, HostFile, layout_settings
 from app.steps.secrets import HTPASSWD_PLACEHOLDER, check_secrets, placeholder_forms, with_placeholders
 
 # Template variable for each secret (config/defaults.yml).
@@ -53,7 +53,7 @@ def _service_for(path: str) -> str | None:
     return next((service for prefix, service in SYSTEM_SERVICES.items() if path.startswith(prefix)), None)
 
 
-def _host_file(spec: render.HostFile, content: str) -> HostFile:
+def _host_file(spec: render.TemplateFile, content: str) -> HostFile:
     return HostFile(
         path=spec.path,
         content=content,
@@ -69,7 +69,7 @@ def local_services(values: Mapping[str, Any]) -> tuple[bool, bool]:
     return variables["raindrop_db_host"] in LOCAL_ADDRESSES, variables["raindrop_redis_host"] in LOCAL_ADDRESSES
 
 
-def _placed(spec: render.HostFile, values: Mapping[str, Any]) -> bool:
+def _placed(spec: render.TemplateFile, values: Mapping[str, Any]) -> bool:
     """Whether this host gets the file: not the config of a service it does not run, nor the backup timer
     where there is no local database to back up."""
     if _service_for(spec.path) in _absent_services(values):
@@ -89,7 +89,7 @@ def _check_values(values: Mapping[str, Any]) -> None:
         raise ValueError(f"pass secrets apart from the template values, not as {given_secrets[0]!r}")
 
 
-def _secret_specs(values: Mapping[str, Any]) -> set[render.HostFile]:
+def _secret_specs(values: Mapping[str, Any]) -> set[render.TemplateFile]:
     """The files whose text depends on the secrets: rendered with two sets of decoys, they differ."""
     first, second = render.render_all({**values, **_decoys("a")}), render.render_all({**values, **_decoys("b")})
     return {spec for spec in first if first[spec] != second[spec]}
@@ -164,30 +164,17 @@ def host_config(values: Mapping[str, Any], **settings: Any) -> HostConfig:
     """A HostConfig that agrees with the template values (user, paths, db, port) and carries their files."""
     files = public_files(values)
     variables = {**render.load_defaults(), **values}
-    current = str(variables["raindrop_current_dir"])
-    if not current.endswith("/current"):
-        raise ValueError(f"raindrop_current_dir {current!r} must be <base>/current, the symlink deploy switches")
-    listen = variables["raindrop_listen_address"] or "127.0.0.1"
     local_db, local_redis = local_services(values)
     dropped = {"mariadb-server", "mariadb"} if not local_db else set()
     dropped |= {"redis-server"} if not local_redis else set()
-    defaults = HostConfig()
-    return HostConfig(
-        local_db=local_db,
-        local_redis=local_redis,
-        packages=tuple(p for p in settings.pop("packages", defaults.packages) if p not in dropped),
-        services=tuple(s for s in settings.pop("services", defaults.services) if s not in dropped),
-        app_user=variables["raindrop_app_user"],
-        base_dir=current.removesuffix("/current"),
-        log_dir=variables["raindrop_log_dir"],
-        env_file=variables["raindrop_env_file"],
-        db_name=variables["raindrop_db_name"],
-        db_user=variables["raindrop_db_user"],
-        health_url=f"http://{listen}:{variables['raindrop_http_port']}/api/health",
-        supervisord_pidfile=variables["raindrop_supervisord_pidfile"],
-        bin_dir=variables["raindrop_bin_dir"],
-        backup_conf=next(spec.path for spec in render.HOST_FILES if spec.template == "backup.conf"),
-        system_files=files.system,
-        app_files=files.app,
+    defaults = HostConfig.from_defaults()
+    return HostConfig(**{
+        **layout_settings(variables),
+        "local_db": local_db,
+        "local_redis": local_redis,
+        "packages": tuple(p for p in settings.pop("packages", defaults.packages) if p not in dropped),
+        "services": tuple(s for s in settings.pop("services", defaults.services) if s not in dropped),
+        "system_files": files.system,
+        "app_files": files.app,
         **settings,
-    )
+    })

@@ -22,32 +22,46 @@ from app.steps.shell import lines, prelude, q
 _RELEASE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
+def rollback_phases(config: HostConfig, target_expression: str) -> list[tuple[str, str]]:
+    """The rollback's phases in order (name, bash), as app.steps.deploy.deploy_phases gives the deploy's."""
+    return [
+        ("prelude", prelude(config)),
+        ("target", lines(f"TARGET={target_expression}")),
+        ("lock", lines("take_lock")),
+        ("choose release", lines(
+            '[ -L "$CURRENT" ] || die "no current release to roll back from"',
+            'FROM=$(readlink "$CURRENT")',
+            'if [ -n "$TARGET" ]; then',
+            '  TO="$RELEASES/${TARGET##*/}"',
+            '  [ -f "$TO/REVISION" ] || '
+            'die "no release $TARGET in $RELEASES; there are: $(ls "$RELEASES" | tr "\\n" " ")"',
+            "else",
+            '  TO=$(previous_release) || die "no earlier good release to roll back to"',
+            "fi",
+            'if [ "$TO" = "$FROM" ]; then log "$(basename "$TO") is already current"; exit 0; fi',
+        )),
+        ("switch", lines(
+            'log "rolling back from $(basename "$FROM") to $(basename "$TO")"',
+            'switch_to "$TO"',
+            'apply_files "$TO/host"',
+        )),
+        ("reload", lines('reload_app "$(deps_of "$FROM")" || die "reload failed after switching to $TO"')),
+        ("mark releases", lines(
+            'rm -f "$TO/BAD_RELEASE"',
+            'if [[ "$(basename "$TO")" < "$(basename "$FROM")" ]]; then',
+            '  date -u +%Y-%m-%dT%H:%M:%SZ > "$FROM/BAD_RELEASE"',
+            "fi",
+        )),
+        ("health gate", lines(
+            'healthy && wait_workers || die "rolled back to $(basename "$TO") but it is not healthy"',
+            'log "$(basename "$TO") is live"',
+        )),
+        ("unlock", lines("release_lock")),
+    ]
+
+
 def _body(config: HostConfig, target_expression: str) -> str:
-    return lines(
-        prelude(config),
-        f"TARGET={target_expression}",
-        "take_lock",
-        '[ -L "$CURRENT" ] || die "no current release to roll back from"',
-        'FROM=$(readlink "$CURRENT")',
-        'if [ -n "$TARGET" ]; then',
-        '  TO="$RELEASES/${TARGET##*/}"',
-        '  [ -f "$TO/REVISION" ] || die "no release $TARGET in $RELEASES; there are: $(ls "$RELEASES" | tr "\\n" " ")"',
-        "else",
-        '  TO=$(previous_release) || die "no earlier good release to roll back to"',
-        "fi",
-        'if [ "$TO" = "$FROM" ]; then log "$(basename "$TO") is already current"; exit 0; fi',
-        'log "rolling back from $(basename "$FROM") to $(basename "$TO")"',
-        'switch_to "$TO"',
-        'apply_files "$TO/host"',
-        'reload_app "$(deps_of "$FROM")" || die "reload failed after switching to $TO"',
-        'rm -f "$TO/BAD_RELEASE"',
-        'if [[ "$(basename "$TO")" < "$(basename "$FROM")" ]]; then',
-        '  date -u +%Y-%m-%dT%H:%M:%SZ > "$FROM/BAD_RELEASE"',
-        "fi",
-        'healthy && wait_workers || die "rolled back to $(basename "$TO") but it is not healthy"',
-        'log "$(basename "$TO") is live"',
-        "release_lock",
-    )
+    return lines(text for _name, text in rollback_phases(config, target_expression))
 
 
 def rollback(config: HostConfig, target: str | None = None) -> Script:
@@ -67,7 +81,7 @@ def main(argv: list[str]) -> int:
     if len(argv) > 1:
         print("usage: python -m app.steps.rollback [release]", file=sys.stderr)
         return 2
-    print(rollback(HostConfig(), argv[0] if argv else None).text(), end="")
+    print(rollback(HostConfig.from_defaults(), argv[0] if argv else None).text(), end="")
     return 0
 
 

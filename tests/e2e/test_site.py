@@ -23,7 +23,7 @@ from PIL import Image
 
 from app.executor import ScriptFailed
 from app.sandbox.deploy import deploy, sandbox_values
-from app.steps import deploy as deploy_step
+from app.steps.deploy import deploy as deploy_step
 from app.steps.files import host_config
 from app.steps.script import Script
 from bench.faults import SERVICES
