@@ -131,6 +131,7 @@ def build_cloud(cfg: StackConfig) -> Infra:
             admin_port=cfg.admin_port,
             admin_cidrs=cfg.admin_cidrs,
             ssh_cidrs=cfg.ssh_cidrs,
+            https=cfg.tls != "none" and not cfg.scale_out,
         ),
         opts,
     )

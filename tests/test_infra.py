@@ -707,3 +707,25 @@ def test_the_provided_pem_halves_are_secret_outputs() -> None:
     cfg = run.infra.config
     assert resolve(cfg.tls_certificate) == (CERT.certificate, True)
     assert resolve(cfg.tls_private_key) == (CERT.private_key, True)
+
+
+def test_https_opens_443_to_the_world_on_one_host(preview: bool) -> None:
+    for overrides in ({"siteDomain": SITE}, PROVIDED):
+        run = run_program(overrides, preview=preview)
+        rules = {r.name: r.inputs for r in run.mocks.of_type(RULE)}
+        assert sorted((r["portRange"], r["cidrIp"]) for r in rules.values()) == [
+            ("22/22", "198.51.100.10/32"), ("443/443", "0.0.0.0/0"), ("80/80", "0.0.0.0/0"),
+            ("8090/8090", "198.51.100.0/24"),
+        ]
+        assert rules["raindrop-in-https"] == {
+            "type": "ingress", "ipProtocol": "tcp", "nicType": "intranet", "policy": "accept", "portRange": "443/443",
+            "priority": 1, "cidrIp": "0.0.0.0/0", "securityGroupId": "raindrop-sg-id", "description": "raindrop https",
+        }
+
+
+def test_plain_http_and_scale_out_hosts_keep_443_closed() -> None:
+    """tls none serves no https; in scale-out TLS ends at the CLB, which no security group filters."""
+    for overrides in ({}, SCALE_OUT_ID):
+        run = run_program(overrides)
+        ports = sorted({r.inputs["portRange"] for r in run.mocks.of_type(RULE)})
+        assert ports == ["22/22", "80/80", "8090/8090"], overrides
