@@ -162,7 +162,15 @@ def build_cloud(cfg: StackConfig) -> Infra:
     load_balancer = None
     if cfg.scale_out:
         load_balancer = LoadBalancer(
-            "raindrop", LoadBalancerArgs(instance_ids=[h.instance.id for h in server.hosts]), opts
+            "raindrop",
+            LoadBalancerArgs(
+                instance_ids=[h.instance.id for h in server.hosts],
+                # tls none keeps the CLB on plain http (a tlsCertificateId may still be there, for the CDN).
+                certificate=cfg.tls_certificate if cfg.tls == "provided" else None,
+                private_key=cfg.tls_private_key if cfg.tls == "provided" else None,
+                certificate_id=cfg.tls_certificate_id if cfg.tls == "provided" else None,
+            ),
+            opts,
         )
         site_address = load_balancer.address
     else:

@@ -729,3 +729,62 @@ def test_plain_http_and_scale_out_hosts_keep_443_closed() -> None:
         run = run_program(overrides)
         ports = sorted({r.inputs["portRange"] for r in run.mocks.of_type(RULE)})
         assert ports == ["22/22", "80/80", "8090/8090"], overrides
+
+
+SECRET_SIG = "4dabf18193072939515e22adb298388d"  # how the engine's wire format marks a secret value
+
+
+def unwrap(inputs: dict) -> tuple[dict, set[str]]:
+    """A registered resource's inputs with secret values unwrapped, and the names of the secret ones."""
+    plain, secret = {}, set()
+    for key, value in inputs.items():
+        if isinstance(value, dict) and SECRET_SIG in value:
+            plain[key], secret = value["value"], secret | {key}
+        else:
+            plain[key] = value
+    return plain, secret
+
+
+TO_BACKENDS = {
+    "loadBalancerId": "raindrop-clb-id", "backendPort": 80, "serverGroupId": "raindrop-servers-id", "bandwidth": -1,
+    "healthCheck": "on", "healthCheckType": "http", "healthCheckUri": "/api/health", "healthCheckConnectPort": 80,
+    "healthCheckHttpCode": "http_2xx", "healthCheckInterval": 5, "healthyThreshold": 2, "unhealthyThreshold": 3,
+    "stickySession": "on", "stickySessionType": "insert", "cookieTimeout": 86400,
+}
+
+
+def listeners(run: Run) -> dict[str, dict]:
+    return {r.name: r.inputs for r in run.mocks.of_type("alicloud:slb/listener:Listener")}
+
+
+def test_scale_out_without_tls_keeps_one_plain_http_listener() -> None:
+    run = run_program({"instanceCount": 2})
+    assert listeners(run) == {"raindrop-http": {**TO_BACKENDS, "protocol": "http", "frontendPort": 80}}
+    assert run.mocks.of_type("alicloud:slb/serverCertificate:ServerCertificate") == []
+
+
+@pytest.mark.parametrize("source", ["pem", "certificate-service"])
+def test_scale_out_terminates_tls_at_the_clb_and_redirects_80(source: str, preview: bool) -> None:
+    overrides = {**PROVIDED, "instanceCount": 2} if source == "pem" else SCALE_OUT_ID
+    run = run_program(overrides, preview=preview)
+    (certificate,) = run.mocks.of_type("alicloud:slb/serverCertificate:ServerCertificate")
+    inputs, secret = unwrap(certificate.inputs)
+    if source == "pem":
+        assert inputs == {"name": "raindrop-cert", "serverCertificate": CERT.certificate,
+                          "privateKey": CERT.private_key}
+        assert secret == {"serverCertificate", "privateKey"}
+    else:
+        assert (inputs, secret) == ({"name": "raindrop-cert", "alicloudCertificateId": "12345678"}, set())
+    assert listeners(run) == {
+        "raindrop-https": {
+            **TO_BACKENDS, "protocol": "https", "frontendPort": 443, "serverCertificateId": "raindrop-cert-id",
+            "tlsCipherPolicy": "tls_cipher_policy_1_2", "enableHttp2": "on", "xForwardedFor": {"retriveSlbProto": True},
+        },
+        # The redirect takes only these five (the provider ignores the rest once listener_forward is on).
+        "raindrop-http": {"loadBalancerId": "raindrop-clb-id", "protocol": "http", "frontendPort": 80,
+                          "listenerForward": "on", "forwardPort": 443},
+    }
+    http = run.constructed["raindrop-http"]
+    assert http.depends_on_names() == {"raindrop-https"}  # the redirect's target listener exists first
+    assert run.constructed["raindrop-https"].depends_on_names() == {"raindrop-server-0", "raindrop-server-1"}
+    assert_everything_parented(run)
