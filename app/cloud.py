@@ -95,8 +95,9 @@ def template_values(infra: Infra) -> pulumi.Output[dict[str, Any]]:
 def asset_base(infra: Infra) -> pulumi.Output[str]:
     """Where browsers fetch the hashed assets: the CDN domain when enabled, else the bucket itself."""
     if infra.cdn is not None and infra.config.cdn_domain:
-        # No certificate is configured on the CDN domain, so its assets are plain http, like the site.
-        return pulumi.Output.from_input(f"http://{infra.config.cdn_domain}/{ASSET_PREFIX}")
+        # The CDN domain always has a certificate (infra.storage.cdn_certificate), so https, whatever the site's
+        # own raindrop:tls: an https page may not load http assets, and an http page may load https ones.
+        return pulumi.Output.from_input(f"https://{infra.config.cdn_domain}/{ASSET_PREFIX}")
     return pulumi.Output.concat("https://", infra.storage.bucket.id, ".", infra.storage.endpoint, "/", ASSET_PREFIX)
 
 

@@ -9,7 +9,7 @@ import pulumi
 import pulumi_alicloud as alicloud
 
 from infra.backup import BackupWriter, BackupWriterArgs
-from infra.config import StackConfig
+from infra.config import StackConfig, certificate_covers
 from infra.hosts import existing_hosts
 from infra.network import Network, NetworkArgs
 from infra.scaleout import (
@@ -24,7 +24,16 @@ from infra.scaleout import (
 )
 from infra.secrets import Secrets, SecretsArgs
 from infra.server import Host, Server, ServerArgs
-from infra.storage import ASSET_PREFIX, BACKUP_PREFIX, UPLOAD_PREFIX, Cdn, CdnArgs, Storage, StorageArgs
+from infra.storage import (
+    ASSET_PREFIX,
+    BACKUP_PREFIX,
+    UPLOAD_PREFIX,
+    Cdn,
+    CdnArgs,
+    Storage,
+    StorageArgs,
+    cdn_certificate,
+)
 
 ADMIN_USER = "admin"
 
@@ -195,7 +204,13 @@ def build_cloud(cfg: StackConfig) -> Infra:
     cdn = None
     if cfg.enable_cdn and cfg.cdn_domain:
         bucket_host = pulumi.Output.concat(storage.bucket.id, ".", storage.endpoint)
-        cdn = Cdn("raindrop", CdnArgs(domain=cfg.cdn_domain, bucket_host=bucket_host), opts)
+        covered = cfg.tls_certificate is not None and certificate_covers(cfg.tls_certificate_names, cfg.cdn_domain)
+        certificate = cdn_certificate(
+            certificate_id=cfg.tls_certificate_id,
+            certificate=cfg.tls_certificate if covered else None,
+            private_key=cfg.tls_private_key if covered else None,
+        )
+        cdn = Cdn("raindrop", CdnArgs(domain=cfg.cdn_domain, bucket_host=bucket_host, certificate=certificate), opts)
 
     backends = None
     scale_out_parts: list[pulumi.ComponentResource] = []

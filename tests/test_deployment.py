@@ -112,7 +112,7 @@ def test_assets_are_published_and_index_points_at_the_bucket() -> None:
 def test_cdn_domain_is_the_asset_base_when_enabled() -> None:
     run = run_program({"enableCdn": True, "cdnDomain": "static.example.com"})
     deploy = resolve(run.constructed["raindrop-0-deploy"].props["create"])[0]
-    assert f'src="http://static.example.com/assets/{ASSET}"' in deploy
+    assert f'src="https://static.example.com/assets/{ASSET}"' in deploy
 
 
 def test_unchanged_program_gives_unchanged_triggers() -> None:

@@ -788,3 +788,34 @@ def test_scale_out_terminates_tls_at_the_clb_and_redirects_80(source: str, previ
     assert http.depends_on_names() == {"raindrop-https"}  # the redirect's target listener exists first
     assert run.constructed["raindrop-https"].depends_on_names() == {"raindrop-server-0", "raindrop-server-1"}
     assert_everything_parented(run)
+
+
+CDN = {"enableCdn": True, "cdnDomain": "static.example.com"}
+
+
+def cdn_certificate_config(run: Run) -> tuple[dict, bool]:
+    """The CDN domain's certificate_config, and whether it reaches the engine as a secret."""
+    (domain,) = run.mocks.of_type("alicloud:cdn/domainNew:DomainNew")
+    config, secret = unwrap({"certificateConfig": domain.inputs["certificateConfig"]})
+    return config["certificateConfig"], bool(secret)
+
+
+def test_the_cdn_domain_serves_https_with_the_best_certificate_it_has() -> None:
+    # A provided certificate that covers the CDN domain is uploaded to it, its halves secret.
+    both = make_certificate(SITE, "static.example.com")
+    run = run_program({**CDN, "siteDomain": SITE, "tlsCertificate": both.certificate,
+                       "tlsPrivateKey": both.private_key})
+    assert cdn_certificate_config(run) == (
+        {"certType": "upload", "serverCertificate": both.certificate, "privateKey": both.private_key,
+         "serverCertificateStatus": "on"},
+        True,  # the key inside makes the whole block secret
+    )
+    # A certificate-service id serves it (here next to the hosts' own ACME certificate).
+    run = run_program({**CDN, "siteDomain": SITE, "tlsCertificateId": "12345678"})
+    assert cdn_certificate_config(run) == (
+        {"certType": "cas", "certId": "12345678", "serverCertificateStatus": "on"}, False
+    )
+    # Otherwise (acme, none, or a certificate for other names) the CDN's own free certificate.
+    for overrides in ({}, {"siteDomain": SITE}, PROVIDED):
+        run = run_program({**CDN, **overrides})
+        assert cdn_certificate_config(run) == ({"certType": "free", "serverCertificateStatus": "on"}, False), overrides
