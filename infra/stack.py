@@ -274,14 +274,22 @@ def export(infra: Infra) -> None:
     """
     cfg = infra.config
     hosts = infra.hosts
-    pulumi.export("site_url", infra.site_address.apply(lambda a: f"http://{a}/"))
-    pulumi.export("admin_urls", [h.address.apply(lambda a: f"http://{a}:{cfg.admin_port}/") for h in hosts])
-    pulumi.export("admin_url", hosts[0].address.apply(lambda a: f"http://{a}:{cfg.admin_port}/"))
+    # With TLS the site is its domain over https (the certificate names nothing else). The admin port is TLS
+    # on hosts that terminate it themselves; behind the CLB (scale-out) the hosts serve plain http.
+    if cfg.tls != "none" and cfg.site_domain:
+        pulumi.export("site_url", f"https://{cfg.site_domain}/")
+    else:
+        pulumi.export("site_url", infra.site_address.apply(lambda a: f"http://{a}/"))
+    admin = "https" if cfg.tls != "none" and not cfg.scale_out else "http"
+    pulumi.export("admin_urls", [h.address.apply(lambda a: f"{admin}://{a}:{cfg.admin_port}/") for h in hosts])
+    pulumi.export("admin_url", hosts[0].address.apply(lambda a: f"{admin}://{a}:{cfg.admin_port}/"))
     pulumi.export("admin_user", ADMIN_USER)
     pulumi.export("public_ips", [h.address for h in hosts])
     pulumi.export("ssh_user", hosts[0].user)
     if infra.secrets is None or infra.storage is None:
-        pulumi.export("site_urls", [h.address.apply(lambda a: f"http://{a}/") for h in hosts])
+        # Each host by its address: with TLS that is https, though only the domain's name is on the certificate.
+        scheme = "https" if cfg.tls != "none" else "http"
+        pulumi.export("site_urls", [h.address.apply(lambda a: f"{scheme}://{a}/") for h in hosts])
         if cfg.admin_password is not None:
             pulumi.export("admin_password", pulumi.Output.secret(cfg.admin_password))
         return

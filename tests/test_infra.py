@@ -830,3 +830,20 @@ def test_the_cdn_domain_serves_https_with_the_best_certificate_it_has() -> None:
     for overrides in ({}, {"siteDomain": SITE}, PROVIDED):
         run = run_program({**CDN, **overrides})
         assert cdn_certificate_config(run) == ({"certType": "free", "serverCertificateStatus": "on"}, False), overrides
+
+
+def test_outputs_say_https_where_the_site_serves_it() -> None:
+    one = run_program({"siteDomain": SITE}).outputs
+    assert (one["site_url"], one["admin_url"], one["admin_urls"]) == (
+        "https://raindrop.example.com/", "https://203.0.113.10:8090/", ["https://203.0.113.10:8090/"]
+    )
+    scale_out = run_program({**SCALE_OUT_ID}).outputs
+    assert (scale_out["site_url"], scale_out["admin_url"]) == ("https://raindrop.example.com/",
+                                                                "http://203.0.113.10:8090/")
+    hosts = run_program({**HOSTS, **PROVIDED}).outputs
+    assert (hosts["site_url"], hosts["site_urls"], hosts["admin_urls"]) == (
+        "https://raindrop.example.com/", ["https://203.0.113.5/", "https://web2.example.com/"],
+        ["https://203.0.113.5:8090/", "https://web2.example.com:8090/"],
+    )
+    plain = run_program().outputs
+    assert (plain["site_url"], plain["admin_url"]) == ("http://203.0.113.10/", "http://203.0.113.10:8090/")
