@@ -14,6 +14,8 @@ from dataclasses import dataclass
 import pulumi
 from pulumi_alicloud import kvstore, ram, rds, slb
 
+from infra.network import HTTPS_PORT
+
 HEALTH_PATH = "/api/health"
 DB_NAME = "raindrop"
 DB_USER = "raindrop"
@@ -35,7 +37,6 @@ class LoadBalancerArgs:
 
 
 HTTP_PORT = 80
-HTTPS_PORT = 443
 # TLS 1.2 and up with forward-secret ciphers: the closest CLB policy to Mozilla's "intermediate" profile (the
 # provider's docs list tls_cipher_policy_1_0, _1_1, _1_2 and _1_2_strict; the default is _1_0).
 TLS_CIPHER_POLICY = "tls_cipher_policy_1_2"
