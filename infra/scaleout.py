@@ -82,7 +82,8 @@ class LoadBalancer(pulumi.ComponentResource):
         else:
             if args.certificate_id is not None:
                 # alicloud_certificate_id, not the deprecated alicloud_certifacte_id (the SDK's ServerCertificateArgs
-                # marks the misspelt one deprecated since provider 1.68.0).
+                # marks the misspelt one deprecated since provider 1.68.0). Its docstring also says the CAS id "is
+                # not supported on the international site of alibaba cloud now": there, give the PEM pair.
                 source: dict[str, pulumi.Input[str]] = {"alicloud_certificate_id": args.certificate_id}
             else:
                 source = {"server_certificate": args.certificate, "private_key": args.private_key}  # type: ignore[dict-item]
