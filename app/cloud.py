@@ -18,12 +18,13 @@ from typing import Any
 import pulumi
 from pulumi_command import local
 
-from app import release
+from app import release, render
 from app.deployment import Deployment, DeploymentArgs
 from app.publish import bundle_client, rewrite_index
 from app.steps import SECRET_NAMES, Bundle, HostConfig
 from app.steps.secrets import read_secret_command
 from infra.config import StackConfig
+from infra.network import HTTPS_PORT
 from infra.stack import ADMIN_USER, Infra
 from infra.storage import ASSET_PREFIX, BACKUP_PREFIX
 
@@ -40,6 +41,56 @@ def release_for(cfg: StackConfig) -> release.Release:
     return release.build_release()
 
 
+def tls_values(cfg: StackConfig) -> dict[str, Any]:
+    """The TLS template variables (the contract with the hosts' nginx and ACME client, config/defaults.yml).
+
+    raindrop_tls is the stack's raindrop:tls on one host and on raindrop:hosts; in scale-out TLS ends at the
+    CLB (infra.scaleout.LoadBalancer), so the hosts are told `offloaded`: plain http behind it, the browser's
+    https in X-Forwarded-Proto. Every variable is always given ("" when unset), so none falls back to a default
+    that belongs to another stack.
+    """
+    mode = "offloaded" if cfg.scale_out and cfg.tls == "provided" else cfg.tls
+    return {
+        "raindrop_tls": mode,
+        "raindrop_site_domain": cfg.site_domain or "",
+        "raindrop_acme_email": cfg.acme_email or "",  # config.py allows it with acme only
+        "raindrop_acme_directory": cfg.acme_directory,
+        "raindrop_https_port": HTTPS_PORT,
+    }
+
+
+def hosts_know_tls() -> bool:
+    """Whether the host templates take the TLS variables (config/defaults.yml documents raindrop_tls).
+
+    The cloud half and the hosts' HTTPS (nginx :443, the ACME client) land as two halves of issue #14; the
+    renderer refuses a variable that defaults.yml does not list, so this is asked rather than assumed.
+    """
+    return "raindrop_tls" in render.load_defaults()
+
+
+def host_tls_values(cfg: StackConfig) -> dict[str, Any]:
+    """tls_values for hosts whose templates take them. Templates from before HTTPS serve plain http on :80,
+    which is all `none` and `offloaded` ask of a host; `acme` and `provided` they cannot do, so those are
+    refused rather than quietly served over http."""
+    values = tls_values(cfg)
+    if hosts_know_tls():
+        return values
+    if values["raindrop_tls"] in ("none", "offloaded"):
+        return {}
+    raise ValueError(
+        f"raindrop:tls: {cfg.tls} needs the hosts' HTTPS templates, and config/defaults.yml does not document "
+        "raindrop_tls (the host half of issue #14 is not in this checkout)"
+    )
+
+
+def tls_secrets(cfg: StackConfig) -> dict[str, pulumi.Output[str]]:
+    """The provided certificate and key for hosts that terminate TLS themselves; none in scale-out (the CLB
+    holds them) or with acme (the host's ACME client makes its own key, which never leaves the host)."""
+    if cfg.tls != "provided" or cfg.scale_out or cfg.tls_certificate is None or cfg.tls_private_key is None:
+        return {}
+    return {"tls_certificate": cfg.tls_certificate, "tls_private_key": cfg.tls_private_key}
+
+
 def template_values(infra: Infra) -> pulumi.Output[dict[str, Any]]:
     """The config/ template variables this stack sets (config/defaults.yml documents the rest).
 
@@ -54,6 +105,7 @@ def template_values(infra: Infra) -> pulumi.Output[dict[str, Any]]:
         "raindrop_admin_cidrs": list(cfg.admin_cidrs),
         # One single-worker gunicorn per vCPU (raindrop:webProcesses, else the instance type's size).
         "raindrop_gunicorn_processes": cfg.web_processes,
+        **host_tls_values(cfg),
     }
     if cfg.backup_time is not None:
         values["raindrop_backup_time"] = cfg.backup_time
@@ -97,8 +149,9 @@ def template_values(infra: Infra) -> pulumi.Output[dict[str, Any]]:
 def asset_base(infra: Infra) -> pulumi.Output[str]:
     """Where browsers fetch the hashed assets: the CDN domain when enabled, else the bucket itself."""
     if infra.cdn is not None and infra.config.cdn_domain:
-        # No certificate is configured on the CDN domain, so its assets are plain http, like the site.
-        return pulumi.Output.from_input(f"http://{infra.config.cdn_domain}/{ASSET_PREFIX}")
+        # The CDN domain always has a certificate (infra.storage.cdn_certificate), so https, whatever the site's
+        # own raindrop:tls: an https page may not load http assets, and an http page may load https ones.
+        return pulumi.Output.from_input(f"https://{infra.config.cdn_domain}/{ASSET_PREFIX}")
     return pulumi.Output.concat("https://", infra.storage.bucket.id, ".", infra.storage.endpoint, "/", ASSET_PREFIX)
 
 
@@ -125,10 +178,11 @@ def publish_assets(infra: Infra, bundle: release.Release) -> local.Command:
 
 
 def given_secrets(cfg: StackConfig) -> dict[str, pulumi.Output[str]]:
-    """The service passwords `raindrop:hosts` config gives; each host generates the rest (and the secret key)."""
+    """The service passwords `raindrop:hosts` config gives (each host generates the rest, and the secret key),
+    and a provided TLS certificate and key."""
     given = {"db_password": cfg.db_password, "redis_password": cfg.redis_password,
              "admin_password": cfg.admin_password}
-    return {name: value for name, value in given.items() if value is not None}
+    return {**{name: value for name, value in given.items() if value is not None}, **tls_secrets(cfg)}
 
 
 def deploy_existing(infra: Infra, bundle: release.Release) -> Deployment:
@@ -181,6 +235,7 @@ def deploy(infra: Infra) -> Deployment:
     }
     if infra.backends is not None:
         secrets["oss_access_key_secret"] = infra.backends.upload_key_secret
+    secrets.update(tls_secrets(cfg))
     return _deployment(
         infra, bundle, secrets,
         client_index=base.apply(lambda b: rewrite_index(html, assets, b)),

@@ -11,10 +11,13 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlparse
 
 import pulumi
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 from pulumi.runtime.config import is_config_secret
 
 from contracts import (  # ConfigError is imported from here by callers: the one class, owned by contracts
@@ -58,6 +61,18 @@ _HOST_NAME = re.compile(r"^(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-
 _LOGIN = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
 _HOST_FIELDS = ("address", "user", "port")
 
+# raindrop:tls. acme: the hosts get their certificate through ACME HTTP-01; provided: the stack config gives
+# it; none: plain HTTP. `offloaded` is no stack setting: it is what scale-out hosts are told (TLS ends at the CLB).
+TLS_MODES = ("acme", "provided", "none")
+LETS_ENCRYPT_DIRECTORY = "https://acme-v02.api.letsencrypt.org/directory"
+# An Alibaba Cloud certificate-service (CAS) certificate id: a number, e.g. 12345678.
+_CERTIFICATE_ID = re.compile(r"^[0-9]{1,20}$")
+_EMAIL = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@(?P<domain>[^@\s]+)$")
+PLAIN_HTTP_WARNING = (
+    "raindrop:tls is none: the site, its login form and its session cookies travel in plain HTTP; "
+    "set raindrop:siteDomain to get a certificate (tls acme)"
+)
+
 
 @dataclass(frozen=True)
 class ExistingHost:
@@ -95,6 +110,16 @@ class StackConfig:
     web_processes: int
     # `raindrop:hosts`: servers that already exist. Empty: the stack creates its own on Alibaba Cloud.
     hosts: tuple[ExistingHost, ...] = ()
+    tls: str = "none"  # one of TLS_MODES
+    acme_email: str | None = None
+    acme_directory: str = LETS_ENCRYPT_DIRECTORY
+    # tls provided: the PEM certificate (chain) and its key, secret Outputs; the DNS names the certificate is
+    # for (public, from its subjectAltName) tell whether it also covers the CDN domain.
+    tls_certificate: pulumi.Output[str] | None = None
+    tls_private_key: pulumi.Output[str] | None = None
+    tls_certificate_names: tuple[str, ...] = ()
+    # An Alibaba Cloud certificate-service id, for the load balancer and the CDN (never a host's nginx).
+    tls_certificate_id: str | None = None
 
     @property
     def existing_hosts(self) -> bool:
@@ -243,6 +268,138 @@ def _hosts(raw: object) -> tuple[ExistingHost, ...]:
     return tuple(hosts)
 
 
+@dataclass(frozen=True)
+class TlsSettings:
+    """The TLS part of the stack config after validation (the PEM texts stay plain only inside config.py)."""
+
+    mode: str
+    acme_email: str | None
+    acme_directory: str
+    certificate_names: tuple[str, ...]
+    certificate_id: str | None
+
+
+def certificate_covers(names: tuple[str, ...], domain: str) -> bool:
+    """Whether a certificate for `names` is valid for `domain` (a wildcard covers exactly one label)."""
+    for name in names:
+        if name == domain:
+            return True
+        if name.startswith("*.") and domain.split(".", 1)[-1] == name[2:] and domain.count(".") == name.count("."):
+            return True
+    return False
+
+
+def _certificate_names(pem: str, now: datetime) -> tuple[tuple[str, ...], x509.Certificate]:
+    """The leaf of a PEM chain, checked: parseable and not expired; with its DNS names."""
+    try:
+        leaf = x509.load_pem_x509_certificates(pem.encode())[0]
+    except ValueError:
+        raise ConfigError("tlsCertificate", "is not a PEM certificate (-----BEGIN CERTIFICATE-----, the leaf "
+                          "first, then its chain)") from None
+    if leaf.not_valid_after_utc <= now:
+        expired = leaf.not_valid_after_utc.strftime("%Y-%m-%d %H:%M UTC")
+        raise ConfigError("tlsCertificate", f"expired on {expired}; give a current one")
+    try:
+        san = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        # Browsers match names only against subjectAltName, never the subject's CN (RFC 6125, CA/B rules).
+        raise ConfigError("tlsCertificate", "has no subjectAltName DNS names, so no browser accepts it") from None
+    names = tuple(name.lower().rstrip(".") for name in san.get_values_for_type(x509.DNSName))
+    return names, leaf
+
+
+def _check_private_key(pem: str, leaf: x509.Certificate) -> None:
+    """The key must be the certificate's: compare the public keys (the value is never shown)."""
+    try:
+        key = serialization.load_pem_private_key(pem.encode(), password=None)
+    except (ValueError, TypeError):
+        raise ConfigError("tlsPrivateKey", "is not an unencrypted PEM private key (the value is not shown)") from None
+    spki = serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    if key.public_key().public_bytes(*spki) != leaf.public_key().public_bytes(*spki):
+        raise ConfigError("tlsPrivateKey", "does not match the public key of tlsCertificate (the value is not shown)")
+
+
+def _tls(raw: Mapping[str, object], *, site_domain: str | None, scale_out: bool, existing_hosts: bool,
+         enable_cdn: bool, now: datetime | None = None) -> TlsSettings:
+    """raindrop:tls and its keys, checked together. `raw` may hold the PEM texts (tlsCertificate, tlsPrivateKey)."""
+    certificate, private_key = raw.get("tlsCertificate"), raw.get("tlsPrivateKey")
+    certificate_id = raw.get("tlsCertificateId")
+    if certificate_id is not None:
+        certificate_id = str(certificate_id).strip()
+        if not _CERTIFICATE_ID.match(certificate_id):
+            raise ConfigError("tlsCertificateId", f"{raw.get('tlsCertificateId')!r} is not a certificate-service id "
+                              "(digits, e.g. 12345678)")
+        if existing_hosts:
+            raise ConfigError("tlsCertificateId", "is for the load balancer and the CDN, which raindrop:hosts does "
+                              "not create; give tlsCertificate and tlsPrivateKey for the hosts")
+    pem_given = certificate is not None or private_key is not None
+    if raw.get("tls") is not None:
+        mode = str(raw["tls"]).strip().lower()
+        if mode not in TLS_MODES:
+            raise ConfigError("tls", f"{raw['tls']!r} is not one of {', '.join(TLS_MODES)}")
+    elif pem_given or (scale_out and certificate_id is not None):
+        mode = "provided"
+    else:
+        mode = "acme" if site_domain else "none"
+
+    if mode == "none" and site_domain:
+        raise ConfigError("tls", f"none would serve raindrop:siteDomain {site_domain} in plain HTTP; use acme (the "
+                          "default with a domain) or provided")
+    if mode == "acme" and not site_domain:
+        raise ConfigError("tls", "acme needs raindrop:siteDomain, the name the certificate is issued for; set it, or "
+                          "set tls to none for plain HTTP")
+    if mode == "acme" and scale_out:
+        raise ConfigError("tls", "acme cannot issue a certificate per host behind the load balancer (kamal#1377); in "
+                          "scale-out set tls to provided with tlsCertificate and tlsPrivateKey, or tlsCertificateId")
+    if mode == "provided" and not site_domain:
+        raise ConfigError("siteDomain", "is required with tls provided: the name the certificate must cover")
+    if mode != "provided" and pem_given:
+        key = "tlsCertificate" if certificate is not None else "tlsPrivateKey"
+        raise ConfigError(key, f"is set, but tls is {mode}; set tls to provided to use it")
+
+    for key in ("acmeEmail", "acmeDirectory"):
+        if raw.get(key) is not None and mode != "acme":
+            raise ConfigError(key, f"applies only to tls acme (tls is {mode})")
+    acme_email = raw.get("acmeEmail")
+    if acme_email is not None:
+        acme_email = str(acme_email).strip()
+        match = _EMAIL.match(acme_email)
+        if not match or not _HOSTNAME.match(match["domain"].lower()):
+            raise ConfigError("acmeEmail", f"{raw.get('acmeEmail')!r} is not an email address")
+    directory = str(raw.get("acmeDirectory", LETS_ENCRYPT_DIRECTORY)).strip()
+    parsed = urlparse(directory)
+    if parsed.scheme != "https" or not parsed.hostname or parsed.username or parsed.password or " " in directory:
+        # RFC 8555 section 6.1: ACME runs over HTTPS only; the directory URL is where a client starts.
+        raise ConfigError("acmeDirectory", f"{raw.get('acmeDirectory')!r} is not an https URL of an ACME "
+                          "(RFC 8555) directory")
+
+    names: tuple[str, ...] = ()
+    if mode == "provided":
+        # One host (and raindrop:hosts) need the PEM halves for nginx; in scale-out a CAS id will do for the CLB.
+        if certificate is None and private_key is None and not (scale_out and certificate_id is not None):
+            alternative = ", or tlsCertificateId" if scale_out else (
+                "; tlsCertificateId serves only the load balancer and the CDN, nginx on the host needs the PEM")
+            raise ConfigError("tlsCertificate", "is required with tls provided: set tlsCertificate and "
+                              f"tlsPrivateKey (pulumi config set --secret){alternative}")
+        if pem_given:
+            if certificate is None or private_key is None:
+                missing = "tlsCertificate" if certificate is None else "tlsPrivateKey"
+                raise ConfigError(missing, "is required with the other half: set both tlsCertificate and "
+                                  "tlsPrivateKey (pulumi config set --secret)")
+            if scale_out and certificate_id is not None:
+                raise ConfigError("tlsCertificateId", "and tlsCertificate both give the load balancer's "
+                                  "certificate; set one of them")
+            names, leaf = _certificate_names(str(certificate), now or datetime.now(UTC))
+            if site_domain and not certificate_covers(names, site_domain):
+                raise ConfigError("tlsCertificate", f"is for {', '.join(names)}, not raindrop:siteDomain {site_domain}")
+            _check_private_key(str(private_key), leaf)
+    if certificate_id is not None and not enable_cdn and not (scale_out and mode == "provided"):
+        raise ConfigError("tlsCertificateId", "is used only by the load balancer (scale-out with tls provided) and "
+                          "the CDN (enableCdn); this stack has neither")
+    return TlsSettings(mode=mode, acme_email=acme_email, acme_directory=directory, certificate_names=names,
+                       certificate_id=certificate_id)
+
+
 # Alibaba Cloud's size suffixes: `large` is 2 vCPUs, `xlarge` 4, `<N>xlarge` 4N (ecs.e-c1m2.large: 2 vCPUs).
 _SIZE = re.compile(r"\.(?:(?P<n>\d+)?(?P<x>x)?large)$")
 MAX_WEB_PROCESSES = 64
@@ -347,6 +504,8 @@ def parse(raw: Mapping[str, object], stack: str = "dev") -> StackConfig:
         raise ConfigError("instanceType", f"{instance_type!r} is not an ECS instance type (ecs.…)")
 
     web_processes = _web_processes(raw.get("webProcesses"), instance_type)
+    domain = _hostname("siteDomain", site_domain) if site_domain else None
+    tls = _tls(raw, site_domain=domain, scale_out=count > 1, existing_hosts=bool(hosts), enable_cdn=enable_cdn)
 
     return StackConfig(
         stack=stack,
@@ -361,7 +520,7 @@ def parse(raw: Mapping[str, object], stack: str = "dev") -> StackConfig:
         ssh_cidrs=ssh_cidrs,
         enable_cdn=enable_cdn,
         cdn_domain=_hostname("cdnDomain", cdn_domain) if cdn_domain else None,
-        site_domain=_hostname("siteDomain", site_domain) if site_domain else None,
+        site_domain=domain,
         instance_count=count,
         ssh_public_key=None,
         ssh_private_key=None,
@@ -373,13 +532,21 @@ def parse(raw: Mapping[str, object], stack: str = "dev") -> StackConfig:
         hosts=hosts,
         backup_time=str(backup_time).strip() if backup_time is not None else None,
         backup_days=backup_days,
+        tls=tls.mode,
+        acme_email=tls.acme_email,
+        acme_directory=tls.acme_directory,
+        tls_certificate_names=tls.certificate_names,
+        tls_certificate_id=tls.certificate_id,
     )
 
 
 _PLAIN_KEYS = (
     "instanceType", "imageId", "zoneId", "vpcCidr", "vswitchCidr", "adminPort", "enableCdn", "cdnDomain",
     "siteDomain", "instanceCount", "aptMirror", "releaseArchive", "backupTime", "backupDays", "webProcesses",
+    "tls", "acmeEmail", "acmeDirectory", "tlsCertificateId",
 )
+# PEM texts: parse() checks them in the clear (never showing them), then they travel only as secret Outputs.
+_PEM_KEYS = ("tlsCertificate", "tlsPrivateKey")
 _LIST_KEYS = ("adminCidrs", "sshCidrs")
 _JSON_KEYS = ("hosts",)
 
@@ -407,7 +574,14 @@ def load(cfg: pulumi.Config | None = None) -> StackConfig:
     raw: dict[str, object] = {key: cfg.get(key) for key in _PLAIN_KEYS if cfg.get(key) is not None}
     raw.update({key: _read_json(cfg, key, text_ok=True) for key in _LIST_KEYS})
     raw.update({key: _read_json(cfg, key, text_ok=False) for key in _JSON_KEYS})
-    parsed = parse(raw, stack=pulumi.get_stack())
+    if cfg.get("tlsPrivateKey") is not None and not is_config_secret(f"{NAMESPACE}:tlsPrivateKey"):
+        # Checked before the key is parsed: in the clear it would sit readable in Pulumi.<stack>.yaml.
+        raise ConfigError("tlsPrivateKey", "must be set as a secret: pulumi config set --secret raindrop:tlsPrivateKey "
+                          "< privkey.pem")
+    pems = {key: cfg.get(key) for key in _PEM_KEYS if cfg.get(key) is not None}
+    parsed = parse({**raw, **pems}, stack=pulumi.get_stack())
+    if parsed.tls == "none":
+        pulumi.log.warn(PLAIN_HTTP_WARNING)
 
     public_key = cfg.get("sshPublicKey")
     private_key = cfg.get_secret("sshPrivateKey")
@@ -435,6 +609,9 @@ def load(cfg: pulumi.Config | None = None) -> StackConfig:
             "db_password": passwords["dbPassword"],
             "admin_password": passwords["adminPassword"],
             "redis_password": passwords["redisPassword"],
+            # The certificate is public, but it travels with its key; both stay secret Outputs.
+            "tls_certificate": pulumi.Output.secret(pems["tlsCertificate"]) if "tlsCertificate" in pems else None,
+            "tls_private_key": pulumi.Output.secret(pems["tlsPrivateKey"]) if "tlsPrivateKey" in pems else None,
         }
     )
 

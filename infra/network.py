@@ -8,6 +8,8 @@ from dataclasses import dataclass
 import pulumi
 from pulumi_alicloud import ecs, vpc
 
+HTTPS_PORT = 443
+
 
 @dataclass
 class NetworkArgs:
@@ -17,10 +19,14 @@ class NetworkArgs:
     admin_port: int
     admin_cidrs: Sequence[str]
     ssh_cidrs: Sequence[str]
+    # nginx on the host terminates TLS (tls acme/provided on one host): 443 is open to the world like 80.
+    # In scale-out TLS ends at the CLB, whose listeners no security group filters, so the hosts keep 80 only.
+    https: bool = False
 
 
 class Network(pulumi.ComponentResource):
-    """The VPC and its security group: tcp/80 from anywhere, the admin port and 22 only from allowlists."""
+    """The VPC and its security group: tcp/80 (and 443 with https) from anywhere, the admin port and 22 only from
+    allowlists."""
 
     def __init__(self, name: str, args: NetworkArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("raindrop:infra:Network", name, None, opts)
@@ -49,6 +55,8 @@ class Network(pulumi.ComponentResource):
         )
 
         self.rules: list[ecs.SecurityGroupRule] = [self._ingress(name, "web", 80, "0.0.0.0/0")]
+        if args.https:
+            self.rules.append(self._ingress(name, "https", HTTPS_PORT, "0.0.0.0/0"))
         self.rules += [self._ingress(name, f"admin-{i}", args.admin_port, c) for i, c in enumerate(args.admin_cidrs)]
         self.rules += [self._ingress(name, f"ssh-{i}", 22, c) for i, c in enumerate(args.ssh_cidrs)]
 

@@ -15,6 +15,7 @@ import pulumi
 from pulumi_alicloud import kvstore, ram, rds, slb
 
 from contracts import HEALTH_PATH, template_default
+from infra.network import HTTPS_PORT
 
 # The app's database and user on RDS: the same names the hosts' env file and the local MariaDB use.
 DB_NAME: str = template_default("raindrop_db_name")
@@ -25,10 +26,30 @@ EVERY_DAY = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday",
 @dataclass
 class LoadBalancerArgs:
     instance_ids: Sequence[pulumi.Input[str]]
+    # HTTPS at the CLB (tls provided): the PEM certificate chain and key, or a certificate-service (CAS) id.
+    # None of them: the CLB serves plain http on :80 (tls none).
+    certificate: pulumi.Input[str] | None = None
+    private_key: pulumi.Input[str] | None = None
+    certificate_id: str | None = None
+
+    @property
+    def https(self) -> bool:
+        return self.certificate_id is not None or self.certificate is not None
+
+
+HTTP_PORT = 80
+# TLS 1.2 and up with forward-secret ciphers: the closest CLB policy to Mozilla's "intermediate" profile (the
+# provider's docs list tls_cipher_policy_1_0, _1_1, _1_2 and _1_2_strict; the default is _1_0).
+TLS_CIPHER_POLICY = "tls_cipher_policy_1_2"
 
 
 class LoadBalancer(pulumi.ComponentResource):
-    """A public CLB on :80 over every app host, health-checked on the app's health path."""
+    """A public CLB over every app host on their :80, health-checked on the app's health path.
+
+    With a certificate it terminates TLS: an https listener on :443 forwards to the hosts' :80, and the :80
+    listener only redirects to it. Certificates cannot be issued per host behind a load balancer (kamal#1377),
+    so the certificate lives here, and the hosts serve plain http behind it.
+    """
 
     def __init__(self, name: str, args: LoadBalancerArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("raindrop:infra:LoadBalancer", name, None, opts)
@@ -46,35 +67,78 @@ class LoadBalancer(pulumi.ComponentResource):
                                             opts=child)
         self.attachments = [
             slb.ServerGroupServerAttachment(
-                f"{name}-server-{i}", server_group_id=self.server_group.id, server_id=instance_id, port=80,
+                f"{name}-server-{i}", server_group_id=self.server_group.id, server_id=instance_id, port=HTTP_PORT,
                 weight=100, opts=child,
             )
             for i, instance_id in enumerate(args.instance_ids)
         ]
-        self.listener = slb.Listener(
-            f"{name}-http",
-            load_balancer_id=self.lb.id,
-            protocol="http",
-            frontend_port=80,
-            backend_port=80,
-            server_group_id=self.server_group.id,
-            bandwidth=-1,
-            health_check="on",
-            health_check_type="http",
-            health_check_uri=HEALTH_PATH,
-            health_check_connect_port=80,
-            health_check_http_code="http_2xx",
-            health_check_interval=5,
-            healthy_threshold=2,
-            unhealthy_threshold=3,
-            # Socket.IO's polling transport must keep hitting the host that holds its session.
-            sticky_session="on",
-            sticky_session_type="insert",
-            cookie_timeout=86400,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=self.attachments),
-        )
+        after_attachments = pulumi.ResourceOptions(parent=self, depends_on=self.attachments)
+        self.certificate: slb.ServerCertificate | None = None
+        self.https_listener: slb.Listener | None = None
+        if not args.https:
+            self.listener = slb.Listener(
+                f"{name}-http", load_balancer_id=self.lb.id, protocol="http", frontend_port=HTTP_PORT,
+                **_to_backends(self.server_group.id), opts=after_attachments,
+            )
+        else:
+            if args.certificate_id is not None:
+                # alicloud_certificate_id, not the deprecated alicloud_certifacte_id (the SDK's ServerCertificateArgs
+                # marks the misspelt one deprecated since provider 1.68.0). Its docstring also says the CAS id "is
+                # not supported on the international site of alibaba cloud now": there, give the PEM pair.
+                source: dict[str, pulumi.Input[str]] = {"alicloud_certificate_id": args.certificate_id}
+            else:
+                source = {"server_certificate": args.certificate, "private_key": args.private_key}  # type: ignore[dict-item]
+            self.certificate = slb.ServerCertificate(f"{name}-cert", name=f"{name}-cert", **source, opts=child)
+            self.https_listener = slb.Listener(
+                f"{name}-https",
+                load_balancer_id=self.lb.id,
+                protocol="https",
+                frontend_port=HTTPS_PORT,
+                # server_certificate_id, not the deprecated ssl_certificate_id (deprecated since provider 1.59.0).
+                server_certificate_id=self.certificate.id,
+                tls_cipher_policy=TLS_CIPHER_POLICY,
+                enable_http2="on",
+                # The hosts see http; X-Forwarded-Proto tells the app the browser came over https.
+                x_forwarded_for={"retrive_slb_proto": True},
+                **_to_backends(self.server_group.id),
+                opts=after_attachments,
+            )
+            # The CLB's own http→https redirect. The provider's slb_listener docs: "Once enable the http redirect
+            # to https function, any parameters excepted forward_port, listener_forward, load_balancer_id,
+            # frontend_port, protocol will be ignored", so it gets those five only; the target listener must exist.
+            self.listener = slb.Listener(
+                f"{name}-http",
+                load_balancer_id=self.lb.id,
+                protocol="http",
+                frontend_port=HTTP_PORT,
+                listener_forward="on",
+                forward_port=HTTPS_PORT,
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[self.https_listener]),
+            )
         self.address = self.lb.address
         self.register_outputs({"address": self.address})
+
+
+def _to_backends(server_group_id: pulumi.Input[str]) -> dict[str, object]:
+    """What the listener that forwards to the hosts sets, http or https alike: their :80, the health check and
+    the sticky sessions."""
+    return {
+        "backend_port": HTTP_PORT,
+        "server_group_id": server_group_id,
+        "bandwidth": -1,
+        "health_check": "on",
+        "health_check_type": "http",
+        "health_check_uri": HEALTH_PATH,
+        "health_check_connect_port": HTTP_PORT,
+        "health_check_http_code": "http_2xx",
+        "health_check_interval": 5,
+        "healthy_threshold": 2,
+        "unhealthy_threshold": 3,
+        # Socket.IO's polling transport must keep hitting the host that holds its session.
+        "sticky_session": "on",
+        "sticky_session_type": "insert",
+        "cookie_timeout": 86400,
+    }
 
 
 @dataclass

@@ -10,7 +10,7 @@ import pulumi_alicloud as alicloud
 
 from contracts import template_default
 from infra.backup import BackupWriter, BackupWriterArgs
-from infra.config import StackConfig
+from infra.config import StackConfig, certificate_covers
 from infra.hosts import existing_hosts
 from infra.network import Network, NetworkArgs
 from infra.scaleout import (
@@ -25,7 +25,16 @@ from infra.scaleout import (
 )
 from infra.secrets import Secrets, SecretsArgs
 from infra.server import Host, Server, ServerArgs
-from infra.storage import ASSET_PREFIX, BACKUP_PREFIX, UPLOAD_PREFIX, Cdn, CdnArgs, Storage, StorageArgs
+from infra.storage import (
+    ASSET_PREFIX,
+    BACKUP_PREFIX,
+    UPLOAD_PREFIX,
+    Cdn,
+    CdnArgs,
+    Storage,
+    StorageArgs,
+    cdn_certificate,
+)
 
 # The admin site's user: config/defaults.yml's, exported by the stack and checked by the host's basic auth.
 ADMIN_USER: str = template_default("raindrop_admin_user")
@@ -133,6 +142,7 @@ def build_cloud(cfg: StackConfig) -> Infra:
             admin_port=cfg.admin_port,
             admin_cidrs=cfg.admin_cidrs,
             ssh_cidrs=cfg.ssh_cidrs,
+            https=cfg.tls != "none" and not cfg.scale_out,
         ),
         opts,
     )
@@ -163,7 +173,15 @@ def build_cloud(cfg: StackConfig) -> Infra:
     load_balancer = None
     if cfg.scale_out:
         load_balancer = LoadBalancer(
-            "raindrop", LoadBalancerArgs(instance_ids=[h.instance.id for h in server.hosts]), opts
+            "raindrop",
+            LoadBalancerArgs(
+                instance_ids=[h.instance.id for h in server.hosts],
+                # tls none keeps the CLB on plain http (a tlsCertificateId may still be there, for the CDN).
+                certificate=cfg.tls_certificate if cfg.tls == "provided" else None,
+                private_key=cfg.tls_private_key if cfg.tls == "provided" else None,
+                certificate_id=cfg.tls_certificate_id if cfg.tls == "provided" else None,
+            ),
+            opts,
         )
         site_address = load_balancer.address
     else:
@@ -188,7 +206,13 @@ def build_cloud(cfg: StackConfig) -> Infra:
     cdn = None
     if cfg.enable_cdn and cfg.cdn_domain:
         bucket_host = pulumi.Output.concat(storage.bucket.id, ".", storage.endpoint)
-        cdn = Cdn("raindrop", CdnArgs(domain=cfg.cdn_domain, bucket_host=bucket_host), opts)
+        covered = cfg.tls_certificate is not None and certificate_covers(cfg.tls_certificate_names, cfg.cdn_domain)
+        certificate = cdn_certificate(
+            certificate_id=cfg.tls_certificate_id,
+            certificate=cfg.tls_certificate if covered else None,
+            private_key=cfg.tls_private_key if covered else None,
+        )
+        cdn = Cdn("raindrop", CdnArgs(domain=cfg.cdn_domain, bucket_host=bucket_host, certificate=certificate), opts)
 
     backends = None
     scale_out_parts: list[pulumi.ComponentResource] = []
@@ -252,14 +276,22 @@ def export(infra: Infra) -> None:
     """
     cfg = infra.config
     hosts = infra.hosts
-    pulumi.export("site_url", infra.site_address.apply(lambda a: f"http://{a}/"))
-    pulumi.export("admin_urls", [h.address.apply(lambda a: f"http://{a}:{cfg.admin_port}/") for h in hosts])
-    pulumi.export("admin_url", hosts[0].address.apply(lambda a: f"http://{a}:{cfg.admin_port}/"))
+    # With TLS the site is its domain over https (the certificate names nothing else). The admin port is TLS
+    # on hosts that terminate it themselves; behind the CLB (scale-out) the hosts serve plain http.
+    if cfg.tls != "none" and cfg.site_domain:
+        pulumi.export("site_url", f"https://{cfg.site_domain}/")
+    else:
+        pulumi.export("site_url", infra.site_address.apply(lambda a: f"http://{a}/"))
+    admin = "https" if cfg.tls != "none" and not cfg.scale_out else "http"
+    pulumi.export("admin_urls", [h.address.apply(lambda a: f"{admin}://{a}:{cfg.admin_port}/") for h in hosts])
+    pulumi.export("admin_url", hosts[0].address.apply(lambda a: f"{admin}://{a}:{cfg.admin_port}/"))
     pulumi.export("admin_user", ADMIN_USER)
     pulumi.export("public_ips", [h.address for h in hosts])
     pulumi.export("ssh_user", hosts[0].user)
     if infra.secrets is None or infra.storage is None:
-        pulumi.export("site_urls", [h.address.apply(lambda a: f"http://{a}/") for h in hosts])
+        # Each host by its address: with TLS that is https, though only the domain's name is on the certificate.
+        scheme = "https" if cfg.tls != "none" else "http"
+        pulumi.export("site_urls", [h.address.apply(lambda a: f"{scheme}://{a}/") for h in hosts])
         if cfg.admin_password is not None:
             pulumi.export("admin_password", pulumi.Output.secret(cfg.admin_password))
         return

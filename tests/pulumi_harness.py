@@ -7,10 +7,15 @@ import json
 import re
 import tempfile
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pulumi
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 from pulumi.runtime.settings import SETTINGS
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
@@ -187,7 +192,7 @@ def run_program(overrides: dict[str, Any] | None = None, *, preview: bool = Fals
     return Run(constructed, mocks, built[0], built[1], outputs, secret)
 
 
-_SECRET_KEYS = ("sshPrivateKey", "dbPassword", "adminPassword", "redisPassword")
+_SECRET_KEYS = ("sshPrivateKey", "dbPassword", "adminPassword", "redisPassword", "tlsCertificate", "tlsPrivateKey")
 
 
 async def _resolve(exported: dict[str, Any]) -> tuple[dict[str, Any], set[str]]:
@@ -238,3 +243,36 @@ def child_urns(component: pulumi.Resource) -> list[str]:
         urns.append(resolve(child.urn)[0])
         urns += child_urns(child)
     return urns
+
+
+@dataclass(frozen=True)
+class Pem:
+    """A self-signed certificate and its key as PEM texts, as `pulumi config set --secret` would hold them."""
+
+    certificate: str
+    private_key: str
+
+
+def make_certificate(*names: str, expires: datetime | None = None, san: bool = True) -> Pem:
+    """A P-256 certificate for `names` (subjectAltName DNS names), valid until `expires` (default: 90 days on)."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0])])
+    not_after = expires or datetime.now(UTC) + timedelta(days=90)
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(not_after - timedelta(days=365))
+        .not_valid_after(not_after)
+    )
+    if san:
+        builder = builder.add_extension(x509.SubjectAlternativeName([x509.DNSName(n) for n in names]), critical=False)
+    certificate = builder.sign(key, hashes.SHA256())
+    return Pem(
+        certificate=certificate.public_bytes(serialization.Encoding.PEM).decode(),
+        private_key=key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        ).decode(),
+    )

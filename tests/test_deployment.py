@@ -7,9 +7,10 @@ import re
 import shlex
 import subprocess
 import sys
+from dataclasses import dataclass
 
 import pytest
-from pulumi_harness import ASSET, BUNDLE_PATH, Run, resolve, run_program
+from pulumi_harness import ASSET, BUNDLE_PATH, Run, make_certificate, resolve, run_program
 
 from app import release
 from app.deployment import DIAL_ERROR_LIMIT, PER_DIAL_TIMEOUT_SECONDS, teardown_over_ssh
@@ -118,7 +119,7 @@ def test_assets_are_published_and_index_points_at_the_bucket() -> None:
 def test_cdn_domain_is_the_asset_base_when_enabled() -> None:
     run = run_program({"enableCdn": True, "cdnDomain": "static.example.com"})
     deploy = resolve(run.constructed["raindrop-0-deploy"].props["create"])[0]
-    assert f'src="http://static.example.com/assets/{ASSET}"' in deploy
+    assert f'src="https://static.example.com/assets/{ASSET}"' in deploy
 
 
 def test_unchanged_program_gives_unchanged_triggers() -> None:
@@ -394,3 +395,118 @@ def test_scale_out_hosts_take_no_local_backups(three_hosts: Run) -> None:
     assert "LOCAL_DB=no" in provision_script
     deploy_script = resolve(three_hosts.constructed["raindrop-1-deploy"].props["create"])[0]
     assert "no pre-migration dump here" in deploy_script
+
+
+# --- TLS: what the cloud half tells the hosts (the template variables and secrets of issue #14) -------------
+
+SITE = "raindrop.example.com"
+CERT = make_certificate(SITE)
+PROVIDED = {"siteDomain": SITE, "tlsCertificate": CERT.certificate, "tlsPrivateKey": CERT.private_key}
+STAGING = "https://acme-staging-v02.api.letsencrypt.org/directory"
+PRODUCTION = "https://acme-v02.api.letsencrypt.org/directory"
+BASE_VALUES = {"raindrop_admin_user": "admin", "raindrop_admin_port": 8090, "raindrop_admin_cidrs": ["198.51.100.0/24"],
+               "raindrop_gunicorn_processes": 2}
+
+
+def tls(mode: str, domain: str = "", email: str = "", directory: str = PRODUCTION) -> dict:
+    return {"raindrop_tls": mode, "raindrop_site_domain": domain, "raindrop_acme_email": email,
+            "raindrop_acme_directory": directory, "raindrop_https_port": 443}
+
+
+@dataclass
+class Recorded:
+    template_values: dict
+    secrets: dict
+
+
+def run_recorded(overrides: dict, monkeypatch: pytest.MonkeyPatch) -> Recorded:
+    """The program with hosts that take the TLS variables, and the Deployment's arguments as the cloud half
+    made them (the host half renders and checks them; it is not what this tests)."""
+    from app import cloud
+
+    args: list = []
+    monkeypatch.setattr(cloud, "hosts_know_tls", lambda: True)
+    monkeypatch.setattr(cloud, "Deployment", lambda name, deployment_args: args.append(deployment_args))
+    run_program(overrides)
+    (deployment_args,) = args
+    secrets = {name: resolve(value) for name, value in deployment_args.secrets.items()}
+    return Recorded(resolve(deployment_args.template_values)[0], secrets)
+
+
+TLS_MODES = [
+    ({}, tls("none")),
+    ({"siteDomain": SITE}, tls("acme", SITE)),
+    ({"siteDomain": SITE, "acmeEmail": "ops@example.com", "acmeDirectory": STAGING},
+     tls("acme", SITE, "ops@example.com", STAGING)),
+    (PROVIDED, tls("provided", SITE)),
+    ({"instanceCount": 2}, tls("none")),
+    ({**PROVIDED, "instanceCount": 2}, tls("offloaded", SITE)),
+    ({"instanceCount": 2, "siteDomain": SITE, "tlsCertificateId": "12345678"}, tls("offloaded", SITE)),
+    ({**HOSTS, "siteDomain": SITE}, tls("acme", SITE)),
+    ({**HOSTS, **PROVIDED}, tls("provided", SITE)),
+]
+
+
+@pytest.mark.parametrize(("overrides", "want"), TLS_MODES, ids=[f"{w['raindrop_tls']}-{i}" for i, (_, w) in
+                                                                enumerate(TLS_MODES)])
+def test_tls_template_values_per_mode(overrides: dict, want: dict, monkeypatch: pytest.MonkeyPatch) -> None:
+    from app.cloud import tls_values
+
+    recorded = run_recorded(overrides, monkeypatch)
+    assert {k: v for k, v in recorded.template_values.items() if k in want} == want
+    assert tls_values(run_program(overrides).infra.config) == want
+
+
+def test_one_host_template_values_whole_with_acme(monkeypatch: pytest.MonkeyPatch) -> None:
+    recorded = run_recorded({"siteDomain": SITE, "acmeEmail": "ops@example.com"}, monkeypatch)
+    assert recorded.template_values == {
+        **BASE_VALUES, **tls("acme", SITE, "ops@example.com"),
+        "raindrop_backup_oss_endpoint": "https://oss-cn-hangzhou-internal.aliyuncs.com",
+        "raindrop_backup_oss_bucket": "raindrop-dev-abcd1234", "raindrop_backup_oss_prefix": "backups/",
+        "raindrop_backup_oss_ram_role": "raindrop-backups-role",
+    }
+    # ACME makes its key on the host: no certificate secret travels.
+    assert set(recorded.secrets) == {"db_password", "redis_password", "admin_password", "secret_key"}
+
+
+def test_a_provided_certificate_reaches_one_host_as_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
+    recorded = run_recorded(PROVIDED, monkeypatch)
+    assert set(recorded.secrets) == {"db_password", "redis_password", "admin_password", "secret_key",
+                                     "tls_certificate", "tls_private_key"}
+    assert recorded.secrets["tls_certificate"] == (CERT.certificate, True)
+    assert recorded.secrets["tls_private_key"] == (CERT.private_key, True)
+    assert "-----BEGIN" not in repr(recorded.template_values)
+
+
+def test_existing_hosts_get_the_provided_certificate_as_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
+    recorded = run_recorded({**HOSTS, **PROVIDED}, monkeypatch)
+    assert recorded.secrets == {"db_password": (DB_PASSWORD, True), "tls_certificate": (CERT.certificate, True),
+                                "tls_private_key": (CERT.private_key, True)}
+
+
+def test_scale_out_hosts_get_no_certificate(monkeypatch: pytest.MonkeyPatch) -> None:
+    """TLS ends at the CLB, which holds the certificate; the hosts serve http behind it."""
+    recorded = run_recorded({**PROVIDED, "instanceCount": 2}, monkeypatch)
+    assert set(recorded.secrets) == {"db_password", "redis_password", "admin_password", "secret_key",
+                                     "oss_access_key_secret"}
+    assert recorded.template_values["raindrop_tls"] == "offloaded"
+
+
+def test_hosts_without_the_https_templates_refuse_acme_and_provided(monkeypatch: pytest.MonkeyPatch) -> None:
+    from app import cloud
+
+    monkeypatch.setattr(cloud, "hosts_know_tls", lambda: False)
+    for overrides, mode in (({"siteDomain": SITE}, "acme"), (PROVIDED, "provided"), ({**HOSTS, **PROVIDED},
+                                                                                     "provided")):
+        with pytest.raises(ValueError) as err:
+            run_program(overrides)
+        assert str(err.value) == (
+            f"raindrop:tls: {mode} needs the hosts' HTTPS templates, and config/defaults.yml does not document "
+            "raindrop_tls (the host half of issue #14 is not in this checkout)"
+        )
+    # Plain http and offloaded are what such hosts already do: deployed, with no TLS variable for them.
+    for overrides in ({}, {**PROVIDED, "instanceCount": 2}):
+        run = run_program(overrides)
+        values = resolve(cloud.template_values(run.infra))[0]
+        assert [name for name in values if name.startswith(("raindrop_tls", "raindrop_acme", "raindrop_https"))] == []
+        assert "raindrop-0-deploy" in run.constructed

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 
 import pulumi
 import pytest
@@ -13,6 +14,7 @@ from pulumi_harness import (
     Run,
     child_urns,
     deprecated_inputs,
+    make_certificate,
     resolve,
     run_program,
 )
@@ -30,6 +32,17 @@ SCALE_OUT_TYPES = (
     "alicloud:rds/accountPrivilege:AccountPrivilege",
     "alicloud:kvstore/instance:Instance",
 )
+
+
+@pytest.fixture(autouse=True)
+def cloud_half_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These tests look at the cloud resources: the hosts get no TLS variable or certificate here, so a stack
+    with tls acme or provided deploys with the host templates of any checkout. What the hosts get per mode is
+    tests/test_deployment.py's."""
+    from app import cloud
+
+    monkeypatch.setattr(cloud, "host_tls_values", lambda cfg: {})
+    monkeypatch.setattr(cloud, "tls_secrets", lambda cfg: {})
 
 
 @pytest.fixture(params=[False, True], ids=["up", "preview"])
@@ -540,3 +553,297 @@ def test_web_processes_default_to_the_instance_types_vcpus() -> None:
     assert parse(base).web_processes == 2  # the default instance type
     assert parse({**base, "instanceType": "ecs.g7.2xlarge"}).web_processes == 8
     assert parse({**base, "instanceType": "ecs.t5-lc1m1.small", "webProcesses": "3"}).web_processes == 3
+
+
+# --- TLS: raindrop:tls and its certificate keys ---------------------------------------------------------------
+
+SITE = "raindrop.example.com"
+CERT = make_certificate(SITE, f"www.{SITE}")
+OTHER = make_certificate(SITE)
+PROVIDED = {"siteDomain": SITE, "tlsCertificate": CERT.certificate, "tlsPrivateKey": CERT.private_key}
+EXPIRED = make_certificate(SITE, expires=datetime(2021, 1, 1, tzinfo=UTC))
+NO_SAN = make_certificate(SITE, san=False)
+SCALE_OUT_ID = {"instanceCount": 2, "siteDomain": SITE, "tlsCertificateId": "12345678"}
+
+BAD_TLS = [
+    ({"tls": "https"}, "raindrop:tls: 'https' is not one of acme, provided, none"),
+    ({"tls": "acme"},
+     "raindrop:tls: acme needs raindrop:siteDomain, the name the certificate is issued for; set it, or set tls to "
+     "none for plain HTTP"),
+    ({"siteDomain": "raindrop_example.com"}, "raindrop:siteDomain: 'raindrop_example.com' is not a domain name"),
+    ({"siteDomain": "203.0.113.10"}, "raindrop:siteDomain: '203.0.113.10' is not a domain name"),
+    ({"siteDomain": SITE, "tls": "none"},
+     "raindrop:tls: none would serve raindrop:siteDomain raindrop.example.com in plain HTTP; use acme (the default "
+     "with a domain) or provided"),
+    ({"siteDomain": SITE, "instanceCount": 2},
+     "raindrop:tls: acme cannot issue a certificate per host behind the load balancer (kamal#1377); in scale-out "
+     "set tls to provided with tlsCertificate and tlsPrivateKey, or tlsCertificateId"),
+    ({"siteDomain": SITE, "tls": "acme", "instanceCount": 3, "tlsCertificateId": "12345678"},
+     "raindrop:tls: acme cannot issue a certificate per host behind the load balancer (kamal#1377); in scale-out "
+     "set tls to provided with tlsCertificate and tlsPrivateKey, or tlsCertificateId"),
+    ({"siteDomain": SITE, "tls": "provided"},
+     "raindrop:tlsCertificate: is required with tls provided: set tlsCertificate and tlsPrivateKey (pulumi config "
+     "set --secret); tlsCertificateId serves only the load balancer and the CDN, nginx on the host needs the PEM"),
+    ({"siteDomain": SITE, "tls": "provided", "instanceCount": 2},
+     "raindrop:tlsCertificate: is required with tls provided: set tlsCertificate and tlsPrivateKey (pulumi config "
+     "set --secret), or tlsCertificateId"),
+    ({"siteDomain": SITE, "tls": "provided", "tlsCertificateId": "12345678", "enableCdn": True,
+      "cdnDomain": "static.example.com"},
+     "raindrop:tlsCertificate: is required with tls provided: set tlsCertificate and tlsPrivateKey (pulumi config "
+     "set --secret); tlsCertificateId serves only the load balancer and the CDN, nginx on the host needs the PEM"),
+    ({**PROVIDED, "tlsPrivateKey": None},
+     "raindrop:tlsPrivateKey: is required with the other half: set both tlsCertificate and tlsPrivateKey (pulumi "
+     "config set --secret)"),
+    ({**PROVIDED, "tlsCertificate": None},
+     "raindrop:tlsCertificate: is required with the other half: set both tlsCertificate and tlsPrivateKey (pulumi "
+     "config set --secret)"),
+    ({**PROVIDED, "siteDomain": None}, "raindrop:siteDomain: is required with tls provided: the name the "
+     "certificate must cover"),
+    ({**PROVIDED, "tlsPrivateKey": OTHER.private_key},
+     "raindrop:tlsPrivateKey: does not match the public key of tlsCertificate (the value is not shown)"),
+    ({**PROVIDED, "tlsPrivateKey": "not a key at all, certainly not PEM"},
+     "raindrop:tlsPrivateKey: is not an unencrypted PEM private key (the value is not shown)"),
+    ({**PROVIDED, "tlsCertificate": "MIIB...base64 without its PEM armour"},
+     "raindrop:tlsCertificate: is not a PEM certificate (-----BEGIN CERTIFICATE-----, the leaf first, then its "
+     "chain)"),
+    ({**PROVIDED, "tlsCertificate": EXPIRED.certificate, "tlsPrivateKey": EXPIRED.private_key},
+     "raindrop:tlsCertificate: expired on 2021-01-01 00:00 UTC; give a current one"),
+    ({**PROVIDED, "tlsCertificate": NO_SAN.certificate, "tlsPrivateKey": NO_SAN.private_key},
+     "raindrop:tlsCertificate: has no subjectAltName DNS names, so no browser accepts it"),
+    ({**PROVIDED, "siteDomain": "other.example.com"},
+     "raindrop:tlsCertificate: is for raindrop.example.com, www.raindrop.example.com, not raindrop:siteDomain "
+     "other.example.com"),
+    ({**PROVIDED, "tls": "acme"}, "raindrop:tlsCertificate: is set, but tls is acme; set tls to provided to use it"),
+    ({"tlsPrivateKey": CERT.private_key, "tls": "none"},
+     "raindrop:tlsPrivateKey: is set, but tls is none; set tls to provided to use it"),
+    ({**SCALE_OUT_ID, **PROVIDED},
+     "raindrop:tlsCertificateId: and tlsCertificate both give the load balancer's certificate; set one of them"),
+    ({**SCALE_OUT_ID, "tlsCertificateId": "cert-1234"},
+     "raindrop:tlsCertificateId: 'cert-1234' is not a certificate-service id (digits, e.g. 12345678)"),
+    ({"siteDomain": SITE, "tlsCertificateId": "12345678"},
+     "raindrop:tlsCertificateId: is used only by the load balancer (scale-out with tls provided) and the CDN "
+     "(enableCdn); this stack has neither"),
+    ({"siteDomain": SITE, "acmeDirectory": "http://acme-staging-v02.api.letsencrypt.org/directory"},
+     "raindrop:acmeDirectory: 'http://acme-staging-v02.api.letsencrypt.org/directory' is not an https URL of an "
+     "ACME (RFC 8555) directory"),
+    ({"siteDomain": SITE, "acmeDirectory": "letsencrypt"},
+     "raindrop:acmeDirectory: 'letsencrypt' is not an https URL of an ACME (RFC 8555) directory"),
+    ({"siteDomain": SITE, "acmeEmail": "ops at example.com"},
+     "raindrop:acmeEmail: 'ops at example.com' is not an email address"),
+    ({"siteDomain": SITE, "acmeEmail": "ops@localhost"}, "raindrop:acmeEmail: 'ops@localhost' is not an email address"),
+    ({**PROVIDED, "acmeEmail": "ops@example.com"}, "raindrop:acmeEmail: applies only to tls acme (tls is provided)"),
+    ({"acmeDirectory": "https://acme.example.com/directory"},
+     "raindrop:acmeDirectory: applies only to tls acme (tls is none)"),
+]
+
+
+@pytest.mark.parametrize(("overrides", "message"), BAD_TLS, ids=[f"{m.split(':')[1]}-{i}" for i, (_, m) in
+                                                                 enumerate(BAD_TLS)])
+def test_bad_tls_config_is_refused_with_the_key_named(overrides: dict, message: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        run = run_program(overrides)
+        pytest.fail(f"accepted; registered {len(run.mocks.resources)} resources")
+    assert str(err.value) == message
+
+
+def test_bad_tls_config_with_existing_hosts_is_refused() -> None:
+    with pytest.raises(ConfigError) as err:
+        run_program({**HOSTS, "siteDomain": SITE, "tlsCertificateId": "12345678"})
+    assert str(err.value) == (
+        "raindrop:tlsCertificateId: is for the load balancer and the CDN, which raindrop:hosts does not create; "
+        "give tlsCertificate and tlsPrivateKey for the hosts"
+    )
+    with pytest.raises(ConfigError) as err:
+        run_program({**HOSTS, "tls": "acme"})
+    assert str(err.value) == (
+        "raindrop:tls: acme needs raindrop:siteDomain, the name the certificate is issued for; set it, or set tls to "
+        "none for plain HTTP"
+    )
+
+
+def test_a_tls_private_key_in_the_clear_is_refused_before_it_is_read() -> None:
+    mocks = RecordingMocks()
+    pulumi.runtime.set_mocks(mocks, project="raindrop", stack="dev")
+    pulumi.runtime.set_all_config({"raindrop:adminCidrs": '["198.51.100.0/24"]', "raindrop:siteDomain": SITE,
+                                   "raindrop:tlsCertificate": CERT.certificate,
+                                   "raindrop:tlsPrivateKey": CERT.private_key},
+                                  secret_keys=["raindrop:tlsCertificate"])
+    from infra import config
+
+    with pytest.raises(ConfigError) as err:
+        config.load()
+    assert str(err.value) == (
+        "raindrop:tlsPrivateKey: must be set as a secret: pulumi config set --secret raindrop:tlsPrivateKey "
+        "< privkey.pem"
+    )
+    assert mocks.resources == []
+
+
+def test_tls_defaults_follow_the_domain_and_the_certificate() -> None:
+    """acme with a domain, none (with a warning) without one, provided when a certificate is given."""
+    base = {"adminCidrs": ["203.0.113.7/32"]}
+    acme = parse({**base, "siteDomain": "Raindrop.Example.com."})
+    assert (acme.tls, acme.site_domain, acme.acme_directory, acme.acme_email) == (
+        "acme", SITE, "https://acme-v02.api.letsencrypt.org/directory", None
+    )
+    staging = parse({**base, "siteDomain": SITE, "acmeEmail": "ops@example.com",
+                     "acmeDirectory": "https://acme-staging-v02.api.letsencrypt.org/directory"})
+    assert (staging.acme_email, staging.acme_directory) == (
+        "ops@example.com", "https://acme-staging-v02.api.letsencrypt.org/directory"
+    )
+    assert parse(base).tls == "none"
+    provided = parse({**base, **PROVIDED})
+    assert (provided.tls, provided.tls_certificate_names) == ("provided", (SITE, f"www.{SITE}"))
+    by_id = parse({**base, **SCALE_OUT_ID})
+    assert (by_id.tls, by_id.tls_certificate_id, by_id.tls_certificate_names) == ("provided", "12345678", ())
+    # A wildcard covers one label: *.example.com is good for raindrop.example.com, not for a.b.example.com.
+    wildcard = make_certificate("*.example.com")
+    assert parse({**base, "siteDomain": SITE, "tlsCertificate": wildcard.certificate,
+                  "tlsPrivateKey": wildcard.private_key}).tls_certificate_names == ("*.example.com",)
+    with pytest.raises(ConfigError, match=r"^raindrop:tlsCertificate: is for \*\.example\.com, not raindrop:"):
+        parse({**base, "siteDomain": "a.b.example.com", "tlsCertificate": wildcard.certificate,
+               "tlsPrivateKey": wildcard.private_key})
+
+
+def test_plain_http_is_a_warning_and_https_is_not() -> None:
+    assert run_program().mocks.warnings == [
+        "raindrop:tls is none: the site, its login form and its session cookies travel in plain HTTP; set "
+        "raindrop:siteDomain to get a certificate (tls acme)"
+    ]
+    assert run_program({"siteDomain": SITE}).mocks.warnings == []
+
+
+def test_the_provided_pem_halves_are_secret_outputs() -> None:
+    run = run_program(PROVIDED)
+    cfg = run.infra.config
+    assert resolve(cfg.tls_certificate) == (CERT.certificate, True)
+    assert resolve(cfg.tls_private_key) == (CERT.private_key, True)
+
+
+def test_https_opens_443_to_the_world_on_one_host(preview: bool) -> None:
+    for overrides in ({"siteDomain": SITE}, PROVIDED):
+        run = run_program(overrides, preview=preview)
+        rules = {r.name: r.inputs for r in run.mocks.of_type(RULE)}
+        assert sorted((r["portRange"], r["cidrIp"]) for r in rules.values()) == [
+            ("22/22", "198.51.100.10/32"), ("443/443", "0.0.0.0/0"), ("80/80", "0.0.0.0/0"),
+            ("8090/8090", "198.51.100.0/24"),
+        ]
+        assert rules["raindrop-in-https"] == {
+            "type": "ingress", "ipProtocol": "tcp", "nicType": "intranet", "policy": "accept", "portRange": "443/443",
+            "priority": 1, "cidrIp": "0.0.0.0/0", "securityGroupId": "raindrop-sg-id", "description": "raindrop https",
+        }
+
+
+def test_plain_http_and_scale_out_hosts_keep_443_closed() -> None:
+    """tls none serves no https; in scale-out TLS ends at the CLB, which no security group filters."""
+    for overrides in ({}, SCALE_OUT_ID):
+        run = run_program(overrides)
+        ports = sorted({r.inputs["portRange"] for r in run.mocks.of_type(RULE)})
+        assert ports == ["22/22", "80/80", "8090/8090"], overrides
+
+
+SECRET_SIG = "4dabf18193072939515e22adb298388d"  # how the engine's wire format marks a secret value
+
+
+def unwrap(inputs: dict) -> tuple[dict, set[str]]:
+    """A registered resource's inputs with secret values unwrapped, and the names of the secret ones."""
+    plain, secret = {}, set()
+    for key, value in inputs.items():
+        if isinstance(value, dict) and SECRET_SIG in value:
+            plain[key], secret = value["value"], secret | {key}
+        else:
+            plain[key] = value
+    return plain, secret
+
+
+TO_BACKENDS = {
+    "loadBalancerId": "raindrop-clb-id", "backendPort": 80, "serverGroupId": "raindrop-servers-id", "bandwidth": -1,
+    "healthCheck": "on", "healthCheckType": "http", "healthCheckUri": "/api/health", "healthCheckConnectPort": 80,
+    "healthCheckHttpCode": "http_2xx", "healthCheckInterval": 5, "healthyThreshold": 2, "unhealthyThreshold": 3,
+    "stickySession": "on", "stickySessionType": "insert", "cookieTimeout": 86400,
+}
+
+
+def listeners(run: Run) -> dict[str, dict]:
+    return {r.name: r.inputs for r in run.mocks.of_type("alicloud:slb/listener:Listener")}
+
+
+def test_scale_out_without_tls_keeps_one_plain_http_listener() -> None:
+    run = run_program({"instanceCount": 2})
+    assert listeners(run) == {"raindrop-http": {**TO_BACKENDS, "protocol": "http", "frontendPort": 80}}
+    assert run.mocks.of_type("alicloud:slb/serverCertificate:ServerCertificate") == []
+
+
+@pytest.mark.parametrize("source", ["pem", "certificate-service"])
+def test_scale_out_terminates_tls_at_the_clb_and_redirects_80(source: str, preview: bool) -> None:
+    overrides = {**PROVIDED, "instanceCount": 2} if source == "pem" else SCALE_OUT_ID
+    run = run_program(overrides, preview=preview)
+    (certificate,) = run.mocks.of_type("alicloud:slb/serverCertificate:ServerCertificate")
+    inputs, secret = unwrap(certificate.inputs)
+    if source == "pem":
+        assert inputs == {"name": "raindrop-cert", "serverCertificate": CERT.certificate,
+                          "privateKey": CERT.private_key}
+        assert secret == {"serverCertificate", "privateKey"}
+    else:
+        assert (inputs, secret) == ({"name": "raindrop-cert", "alicloudCertificateId": "12345678"}, set())
+    assert listeners(run) == {
+        "raindrop-https": {
+            **TO_BACKENDS, "protocol": "https", "frontendPort": 443, "serverCertificateId": "raindrop-cert-id",
+            "tlsCipherPolicy": "tls_cipher_policy_1_2", "enableHttp2": "on", "xForwardedFor": {"retriveSlbProto": True},
+        },
+        # The redirect takes only these five (the provider ignores the rest once listener_forward is on).
+        "raindrop-http": {"loadBalancerId": "raindrop-clb-id", "protocol": "http", "frontendPort": 80,
+                          "listenerForward": "on", "forwardPort": 443},
+    }
+    http = run.constructed["raindrop-http"]
+    assert http.depends_on_names() == {"raindrop-https"}  # the redirect's target listener exists first
+    assert run.constructed["raindrop-https"].depends_on_names() == {"raindrop-server-0", "raindrop-server-1"}
+    assert_everything_parented(run)
+
+
+CDN = {"enableCdn": True, "cdnDomain": "static.example.com"}
+
+
+def cdn_certificate_config(run: Run) -> tuple[dict, bool]:
+    """The CDN domain's certificate_config, and whether it reaches the engine as a secret."""
+    (domain,) = run.mocks.of_type("alicloud:cdn/domainNew:DomainNew")
+    config, secret = unwrap({"certificateConfig": domain.inputs["certificateConfig"]})
+    return config["certificateConfig"], bool(secret)
+
+
+def test_the_cdn_domain_serves_https_with_the_best_certificate_it_has() -> None:
+    # A provided certificate that covers the CDN domain is uploaded to it, its halves secret.
+    both = make_certificate(SITE, "static.example.com")
+    run = run_program({**CDN, "siteDomain": SITE, "tlsCertificate": both.certificate,
+                       "tlsPrivateKey": both.private_key})
+    assert cdn_certificate_config(run) == (
+        {"certType": "upload", "serverCertificate": both.certificate, "privateKey": both.private_key,
+         "serverCertificateStatus": "on"},
+        True,  # the key inside makes the whole block secret
+    )
+    # A certificate-service id serves it (here next to the hosts' own ACME certificate).
+    run = run_program({**CDN, "siteDomain": SITE, "tlsCertificateId": "12345678"})
+    assert cdn_certificate_config(run) == (
+        {"certType": "cas", "certId": "12345678", "serverCertificateStatus": "on"}, False
+    )
+    # Otherwise (acme, none, or a certificate for other names) the CDN's own free certificate.
+    for overrides in ({}, {"siteDomain": SITE}, PROVIDED):
+        run = run_program({**CDN, **overrides})
+        assert cdn_certificate_config(run) == ({"certType": "free", "serverCertificateStatus": "on"}, False), overrides
+
+
+def test_outputs_say_https_where_the_site_serves_it() -> None:
+    one = run_program({"siteDomain": SITE}).outputs
+    assert (one["site_url"], one["admin_url"], one["admin_urls"]) == (
+        "https://raindrop.example.com/", "https://203.0.113.10:8090/", ["https://203.0.113.10:8090/"]
+    )
+    scale_out = run_program({**SCALE_OUT_ID}).outputs
+    assert (scale_out["site_url"], scale_out["admin_url"]) == ("https://raindrop.example.com/",
+                                                                "http://203.0.113.10:8090/")
+    hosts = run_program({**HOSTS, **PROVIDED}).outputs
+    assert (hosts["site_url"], hosts["site_urls"], hosts["admin_urls"]) == (
+        "https://raindrop.example.com/", ["https://203.0.113.5/", "https://web2.example.com/"],
+        ["https://203.0.113.5:8090/", "https://web2.example.com:8090/"],
+    )
+    plain = run_program().outputs
+    assert (plain["site_url"], plain["admin_url"]) == ("http://203.0.113.10/", "http://203.0.113.10:8090/")

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pulumi
 import pytest
-from pulumi_harness import RecordingMocks, resolve
+from pulumi_harness import RecordingMocks, make_certificate, resolve
 
 from infra import config
 from infra.config import ConfigError, ExistingHost
@@ -144,6 +144,26 @@ def test_a_key_set_without_secret_is_refused(stack: Stack) -> None:
         )
     finally:
         stack.pulumi("config", "set", "--secret", "raindrop:sshPrivateKey", stdin=values["raindrop:sshPrivateKey"])
+
+
+def test_a_provided_certificate_set_with_the_cli_parses_and_stays_encrypted(tmp_path: Path) -> None:
+    """Multi-line PEM values through `pulumi config set --secret` (stdin), as README tells the user to."""
+    pem = make_certificate("raindrop.example.com")
+    tls = Stack(tmp_path)
+    tls.pulumi("config", "set", "--path", "raindrop:adminCidrs[0]", "198.51.100.0/24")
+    tls.pulumi("config", "set", "raindrop:siteDomain", "raindrop.example.com")
+    tls.pulumi("config", "set", "--secret", "raindrop:tlsCertificate", stdin=pem.certificate)
+    tls.pulumi("config", "set", "--secret", "raindrop:tlsPrivateKey", stdin=pem.private_key)
+    values, secret_keys = tls.program_config()
+    assert sorted(secret_keys) == ["raindrop:tlsCertificate", "raindrop:tlsPrivateKey"]
+    parsed = load(values, secret_keys)
+    assert (parsed.tls, parsed.site_domain, parsed.tls_certificate_names) == (
+        "provided", "raindrop.example.com", ("raindrop.example.com",)
+    )
+    for output, given in ((parsed.tls_certificate, pem.certificate), (parsed.tls_private_key, pem.private_key)):
+        value, is_secret = resolve(output)
+        assert (value.strip(), is_secret) == (given.strip(), True)
+    assert "BEGIN" not in (tls.project / "Pulumi.hosts.yaml").read_text()
 
 
 def test_the_install_script_lints_clean() -> None:
