@@ -94,6 +94,20 @@ def tls_secrets(cfg: StackConfig) -> dict[str, pulumi.Output[str]]:
 def template_values(infra: Infra) -> pulumi.Output[dict[str, Any]]:
     """The config/ template variables this stack sets (config/defaults.yml documents the rest).
 
+    With the cloud's storage, the client's hashed assets come from the bucket or the CDN (asset_base), so the
+    site's CSP must allow that origin (raindrop_csp_asset_origin; the renderer keeps only the URL's origin).
+    """
+    values = _stack_values(infra)
+    if infra.storage is None:
+        return values
+    return pulumi.Output.all(values, asset_base(infra)).apply(
+        lambda a: {**a[0], "raindrop_csp_asset_origin": a[1]}
+    )
+
+
+def _stack_values(infra: Infra) -> pulumi.Output[dict[str, Any]]:
+    """The variables of template_values other than the asset origin.
+
     On one host everything is local, and the backups are copied to the bucket's private backups/ prefix with the
     instance's RAM role. In scale-out the app reaches RDS and KVStore, and stores uploads in the bucket's uploads/
     prefix with the key that may write only there.

@@ -464,9 +464,21 @@ def test_one_host_template_values_whole_with_acme(monkeypatch: pytest.MonkeyPatc
         "raindrop_backup_oss_endpoint": "https://oss-cn-hangzhou-internal.aliyuncs.com",
         "raindrop_backup_oss_bucket": "raindrop-dev-abcd1234", "raindrop_backup_oss_prefix": "backups/",
         "raindrop_backup_oss_ram_role": "raindrop-backups-role",
+        # The hashed assets are the bucket's: the site's CSP allows that origin (render keeps only the origin).
+        "raindrop_csp_asset_origin": "https://raindrop-dev-abcd1234.oss-cn-hangzhou.aliyuncs.com/assets/",
     }
     # ACME makes its key on the host: no certificate secret travels.
     assert set(recorded.secrets) == {"db_password", "redis_password", "admin_password", "secret_key"}
+
+
+def test_the_csp_allows_the_cdn_that_serves_the_assets(monkeypatch: pytest.MonkeyPatch) -> None:
+    recorded = run_recorded({"enableCdn": True, "cdnDomain": "static.example.com"}, monkeypatch)
+    assert recorded.template_values["raindrop_csp_asset_origin"] == "https://static.example.com/assets/"
+
+
+def test_existing_hosts_have_no_asset_origin(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Hosts mode has no bucket: nginx serves the assets from the site itself, the CSP's 'self'."""
+    assert "raindrop_csp_asset_origin" not in run_recorded(HOSTS, monkeypatch).template_values
 
 
 def test_a_provided_certificate_reaches_one_host_as_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
