@@ -5,11 +5,16 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from app.render import TLS_MODES
+
 # The secrets a stack gives. The secrets step writes them (and every file rendered from them) on the host;
 # no other script holds them.
 SECRET_NAMES = ("db_password", "redis_password", "admin_password", "secret_key")
-# Secrets only some stacks have: the RAM key that writes uploads to OSS (scale-out).
-OPTIONAL_SECRET_NAMES = ("oss_access_key_secret",)
+# Secrets only some stacks have: the RAM key that writes uploads to OSS (scale-out), and for raindrop_tls
+# `provided` the certificate (full chain) and its private key.
+OPTIONAL_SECRET_NAMES = ("oss_access_key_secret", "tls_certificate", "tls_private_key")
+# Secrets that are PEM files, not lines of secrets.env: the secrets step writes them only as their own files.
+PEM_SECRET_NAMES = ("tls_certificate", "tls_private_key")
 ALL_SECRET_NAMES = SECRET_NAMES + OPTIONAL_SECRET_NAMES
 # Addresses that mean "the service runs on this host": anything else is a managed service (RDS, KVStore).
 LOCAL_ADDRESSES = ("127.0.0.1", "localhost")
@@ -99,6 +104,10 @@ class HostConfig:
     # secures and checks no local MariaDB / redis-server.
     local_db: bool = True
     local_redis: bool = True
+    # raindrop_tls (config/defaults.yml): with acme or provided, provision and deploy run raindrop-tls, whose
+    # settings file is tls_conf (config/tls.conf.j2).
+    tls_mode: str = "none"
+    tls_conf: str = "/etc/raindrop/tls.conf"
 
     def __post_init__(self) -> None:
         if self.keep_releases < 2:
@@ -106,8 +115,10 @@ class HostConfig:
         for name in ("app_user", "db_name", "db_user"):
             if not re.fullmatch(r"[a-z_][a-z0-9_]{0,31}", getattr(self, name)):
                 raise ValueError(f"{name} {getattr(self, name)!r} must be a short lowercase identifier")
+        if self.tls_mode not in TLS_MODES:
+            raise ValueError(f"tls_mode {self.tls_mode!r} is not one of {', '.join(TLS_MODES)}")
         for name in ("base_dir", "etc_dir", "log_dir", "env_file", "bin_dir", "lib_dir", "backup_conf",
-                     "supervisord_pidfile"):
+                     "supervisord_pidfile", "tls_conf"):
             if not re.fullmatch(r"/[A-Za-z0-9_./-]+", getattr(self, name)):
                 raise ValueError(f"{name} {getattr(self, name)!r} must be an absolute path of plain characters")
         for name in ("apt_mirror", "apt_security_mirror", "apt_proxy"):
@@ -137,6 +148,10 @@ class HostConfig:
     @property
     def restore_command(self) -> str:
         return f"{self.bin_dir}/raindrop-restore"
+
+    @property
+    def tls_command(self) -> str:
+        return f"{self.bin_dir}/raindrop-tls"
 
     @property
     def backup_uploader(self) -> str:

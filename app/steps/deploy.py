@@ -26,6 +26,7 @@ from app.steps.config import Bundle, HostConfig, HostFile
 from app.steps.rollback import rollback_command
 from app.steps.script import Script
 from app.steps.shell import heredoc, lines, prelude, q, write_files
+from app.steps.tls import deploy_tls
 
 
 def files_hash(files: tuple[HostFile, ...]) -> str:
@@ -168,6 +169,7 @@ def deploy(config: HostConfig, bundle: Bundle) -> Script:
         "SWITCHED=yes",
         'if reload_app "$OLD_VENV" && healthy && wait_workers; then',
         '  log "release $(basename "$RELEASE") is live"',
+        indent(deploy_tls(config), "  "),
         "else",
         "  wait_workers || true",
         '  date -u +%Y-%m-%dT%H:%M:%SZ > "$RELEASE/BAD_RELEASE"',
