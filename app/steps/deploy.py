@@ -96,6 +96,8 @@ def deploy(config: HostConfig, bundle: Bundle) -> Script:
         f'REVISION="$HASH {revision_files} $(secrets_digest)"',
         'if [ -L "$CURRENT" ] && [ "$(cat "$CURRENT/REVISION" 2>/dev/null)" = "$REVISION" ]; then',
         '  log "release $HASH is already current with these files: nothing to do"',
+        # Still a chance for the certificate: a redeploy is what an operator does once DNS points here.
+        indent(deploy_tls(config), "  "),
         "  exit 0",
         "fi",
         '[ -f "$BUNDLE" ] || die "bundle $BUNDLE is missing: upload it first"',

@@ -24,9 +24,11 @@ from app.steps.shell import lines, prelude, q
 SH_DIR = Path(__file__).resolve().parent / "sh"
 # certbot's name for the one lineage of this host: /etc/letsencrypt/live/raindrop.
 CERT_NAME = "raindrop"
+LETSENCRYPT_DIR = "/etc/letsencrypt"  # certbot's config directory (Debian's default, where certbot.timer looks)
+NGINX_PID = "/run/nginx.pid"  # config/nginx.conf.j2's pid
 # Debian's certbot.timer runs `certbot -q renew` twice a day; the hook below reloads nginx after a renewal.
 RENEW_TIMER = "certbot.timer"
-DEPLOY_HOOK = "/etc/letsencrypt/renewal-hooks/deploy/raindrop-nginx-reload"
+DEPLOY_HOOK = f"{LETSENCRYPT_DIR}/renewal-hooks/deploy/raindrop-nginx-reload"
 
 
 def tls_command(config: HostConfig) -> Script:
@@ -35,6 +37,8 @@ def tls_command(config: HostConfig) -> Script:
         prelude(config),
         f"TLS_CONF={q(config.tls_conf)}",
         f"CERT_NAME={CERT_NAME}",
+        f"LETSENCRYPT_DIR={LETSENCRYPT_DIR}",
+        f"NGINX_PID={NGINX_PID}",
         # The prelude's die() speaks of a deploy; this command names itself.
         "die() { printf '\\n!!! RAINDROP TLS FAILED: %s\\n\\n' \"$*\" >&2; exit 1; }",
         (SH_DIR / "tls.sh").read_text(),

@@ -3,11 +3,12 @@
 #
 # Sourced into the command app/steps/tls.py builds, after the shared prelude (log, die, …) and these variables:
 # TLS_CONF (the settings file config/tls.conf.j2 renders: TLS_MODE, SITE_DOMAIN, ACME_EMAIL, ACME_DIRECTORY,
-# ACME_CA_BUNDLE, ACME_WEBROOT, TLS_DIR, HTTPS_PORT) and CERT_NAME (certbot's name for the lineage).
+# ACME_CA_BUNDLE, ACME_WEBROOT, TLS_DIR, HTTPS_PORT), CERT_NAME (certbot's name for the lineage),
+# LETSENCRYPT_DIR (certbot's config directory) and NGINX_PID (nginx's pid file).
 #
 # nginx reads $TLS_DIR/live/{fullchain,privkey}.pem and $TLS_DIR/certificate-state.conf. `live` is a symlink
 # switched atomically to one of: $TLS_DIR/standin (self-signed, made here), $TLS_DIR/provided (the secrets
-# step writes it) or certbot's /etc/letsencrypt/live/$CERT_NAME. The state file says "real" or "stand-in";
+# step writes it) or certbot's $LETSENCRYPT_DIR/live/$CERT_NAME. The state file says "real" or "stand-in";
 # only with a real certificate does :80 redirect to https (config/nginx-site.conf.j2).
 #
 #   prepare  provision, before nginx loads the site: dhparam, webroot, and a live certificate, the stand-in
@@ -29,7 +30,7 @@ LIVE="$TLS_DIR/live"
 STATE="$TLS_DIR/certificate-state.conf"
 STANDIN="$TLS_DIR/standin"
 PROVIDED="$TLS_DIR/provided"
-LINEAGE="/etc/letsencrypt/live/$CERT_NAME"
+LINEAGE="$LETSENCRYPT_DIR/live/$CERT_NAME"
 # The state file's one line, an nginx directive (nginx's variable, not the shell's).
 # shellcheck disable=SC2016
 STATE_SET='set $raindrop_certificate'
@@ -41,8 +42,8 @@ fi
 # The name the stand-in is made for: the site's domain, or the host's name when there is none.
 standin_name() { printf '%s\n' "${SITE_DOMAIN:-$(hostname)}"; }
 
-# nginx_running: the master process of /run/nginx.pid is alive.
-nginx_running() { [ -s /run/nginx.pid ] && kill -0 "$(cat /run/nginx.pid)" 2>/dev/null; }
+# nginx_running: the master process of $NGINX_PID is alive.
+nginx_running() { [ -s "$NGINX_PID" ] && kill -0 "$(cat "$NGINX_PID")" 2>/dev/null; }
 
 # point_live DIR STATE: nginx serves DIR's certificate from now on. A config nginx -t refuses goes back to what
 # was live before, so a switch never leaves nginx unable to reload.
@@ -50,6 +51,8 @@ point_live() {
   local dir=$1 state=$2 before before_state
   before=$(readlink "$LIVE" 2>/dev/null || true)
   before_state=$(cat "$STATE" 2>/dev/null || true)
+  # Already so: no reload.
+  if [ "$before" = "$dir" ] && [ "$before_state" = "$STATE_SET $state;" ]; then return 0; fi
   ln -sfn "$dir" "$TLS_DIR/.live.tmp"
   mv -T "$TLS_DIR/.live.tmp" "$LIVE"
   printf '%s %s;\n' "$STATE_SET" "$state" > "$STATE.tmp"
@@ -122,7 +125,7 @@ prepare() {
     acme)
       if real_lineage_ok; then
         point_live "$LINEAGE" real || die "nginx refuses certbot's certificate in $LINEAGE"
-      elif [ "$(readlink "$LIVE" 2>/dev/null || true)" != "$STANDIN" ] || [ ! -f "$STATE" ]; then
+      else
         point_live "$STANDIN" stand-in || die "nginx refuses the self-signed stand-in certificate"
       fi
       ;;
@@ -152,7 +155,7 @@ obtain() {
   # --keep-until-expiring: a valid certificate is kept (no request); bounded, so a CA that never answers
   # cannot hold the deploy.
   timeout 300 certbot certonly --non-interactive --agree-tos "${account[@]}" --server "$ACME_DIRECTORY" \
-    --cert-name "$CERT_NAME" -d "$SITE_DOMAIN" --webroot --webroot-path "$ACME_WEBROOT" --keep-until-expiring \
+    --config-dir "$LETSENCRYPT_DIR" --cert-name "$CERT_NAME" -d "$SITE_DOMAIN" --webroot --webroot-path "$ACME_WEBROOT" --keep-until-expiring \
     >"$out" 2>&1 || status=$?
   if [ "$status" -ne 0 ] || ! real_lineage_ok; then
     printf '\n*** no certificate yet for %s: serving a self-signed stand-in on :%s and the site over http on :80;' \
