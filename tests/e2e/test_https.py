@@ -218,11 +218,19 @@ def trust(real_deploy, pebble: Pebble, tmp_path_factory) -> Path:
     return path
 
 
+def pebble_session(trust: Path) -> requests.Session:
+    """A session trusting pebble's root only. trust_env off: REQUESTS_CA_BUNDLE in the environment would replace
+    `verify` (requests reads it first), and no proxy from the environment may carry a request off the machine."""
+    session = requests.Session()
+    session.trust_env = False
+    session.verify = str(trust)
+    session.mount("https://", SiteName())
+    return session
+
+
 @pytest.fixture
 def https(trust: Path) -> Iterator[requests.Session]:
-    with requests.Session() as session:
-        session.verify = str(trust)
-        session.mount("https://", SiteName())
+    with pebble_session(trust) as session:
         yield session
 
 
@@ -337,9 +345,7 @@ def test_forced_renewal_gives_a_new_serial_served_without_a_failed_request(host,
     def load() -> None:
         # A new connection (a new TLS handshake) for every request, so requests meet the reload at every stage.
         while not stop.is_set():
-            with requests.Session() as session:
-                session.verify = str(trust)
-                session.mount("https://", SiteName())
+            with pebble_session(trust) as session:
                 try:
                     ok = session.get(site_url(host, "/api/health"), timeout=30).status_code == 200
                     error = "" if ok else "status"
