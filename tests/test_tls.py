@@ -274,3 +274,14 @@ def test_a_certificate_nginx_refuses_goes_back_to_what_was_live(tls_host):
     assert tls_host.live() == f"{tls_host.tls}/standin"
     assert "stand-in" in tls_host.state()
     assert "nginx -s" not in tls_host.calls()
+
+
+def test_a_refused_renewal_keeps_the_valid_certificate_live_and_says_so(tls_host):
+    assert tls_host.run("obtain").returncode == 0
+    result = tls_host.run("obtain", STUB_CERTBOT="fail")
+    assert result.returncode == 0, result.stderr
+    assert ("*** certbot could not renew the certificate for raindrop.test (exit 1): DNS problem: NXDOMAIN looking up "
+            "A for raindrop.test; the current one stays, expiring ") in result.stderr
+    assert "no certificate yet" not in result.stderr
+    assert tls_host.live() == f"{tls_host.letsencrypt}/live/raindrop"
+    assert tls_host.state() == "set $raindrop_certificate real;\n"

@@ -157,6 +157,14 @@ obtain() {
   timeout 300 certbot certonly --non-interactive --agree-tos "${account[@]}" --server "$ACME_DIRECTORY" \
     --config-dir "$LETSENCRYPT_DIR" --cert-name "$CERT_NAME" -d "$SITE_DOMAIN" --webroot --webroot-path "$ACME_WEBROOT" --keep-until-expiring \
     >"$out" 2>&1 || status=$?
+  if [ "$status" -ne 0 ] && real_lineage_ok; then
+    # A renewal the CA refused: the certificate certbot holds is still valid, and stays live.
+    printf '\n*** certbot could not renew the certificate for %s (exit %s): %s; the current one stays, expiring %s\n\n' \
+      "$SITE_DOMAIN" "$status" "$(acme_reason "$out")" "$(openssl x509 -noout -enddate -in "$LINEAGE/fullchain.pem" | cut -d= -f2)" >&2
+    rm -f "$out"
+    point_live "$LINEAGE" real || true
+    return 0
+  fi
   if [ "$status" -ne 0 ] || ! real_lineage_ok; then
     printf '\n*** no certificate yet for %s: serving a self-signed stand-in on :%s and the site over http on :80;' \
       "$SITE_DOMAIN" "$HTTPS_PORT" >&2
