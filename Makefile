@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 PYTEST := $(PY) -m pytest
 
-.PHONY: help deps packages toolchain setup services lint test test-toolchain test-infra test-templates test-deploy release rollback-script test-server test-client test-client-e2e test-sandbox test-e2e test-bench-smoke bench-pulumi bench chaos sandbox sandbox-down
+.PHONY: help deps packages toolchain setup services lint test test-toolchain test-infra test-templates test-deploy release rollback-script test-server test-client test-client-e2e test-sandbox test-e2e test-https test-bench-smoke bench-pulumi bench chaos sandbox sandbox-down
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -69,7 +69,7 @@ client/node_modules/.installed: client/package-lock.json
 test-client: client/node_modules/.installed ## Angular unit tests in Debian's headless Chromium
 	cd client && CHROME_BIN=/usr/bin/chromium npm test
 
-test: lint test-infra test-toolchain test-templates test-deploy test-server test-client test-client-e2e test-sandbox test-e2e test-bench-smoke ## the whole suite
+test: lint test-infra test-toolchain test-templates test-deploy test-server test-client test-client-e2e test-sandbox test-e2e test-https test-bench-smoke ## the whole suite
 
 bench-pulumi: setup ## time the mocked Pulumi program (target < 3 s)
 	$(PY) bench/pulumi_graph.py
@@ -93,5 +93,8 @@ test-sandbox: setup ## the sandbox host and the SSH executor (root)
 	$(PYTEST) -q tests/test_sandbox.py
 
 test-e2e: setup ## a fresh sandbox host: provision + deploy, then backups, the site, admin, host, redeploys, recovery (root)
-	$(PYTEST) -q tests/e2e
+	$(PYTEST) -q tests/e2e --ignore=tests/e2e/test_https.py
+
+test-https: setup ## a fresh sandbox host's certificate from pebble (a real ACME server), https, renewal under load (root)
+	$(PYTEST) -q tests/e2e/test_https.py
 

@@ -18,7 +18,7 @@ from typing import Any
 import pulumi
 from pulumi_command import local
 
-from app import release, render
+from app import release
 from app.deployment import Deployment, DeploymentArgs
 from app.publish import bundle_client, rewrite_index
 from app.steps import SECRET_NAMES, Bundle, HostConfig
@@ -59,30 +59,6 @@ def tls_values(cfg: StackConfig) -> dict[str, Any]:
     }
 
 
-def hosts_know_tls() -> bool:
-    """Whether the host templates take the TLS variables (config/defaults.yml documents raindrop_tls).
-
-    The cloud half and the hosts' HTTPS (nginx :443, the ACME client) land as two halves of issue #14; the
-    renderer refuses a variable that defaults.yml does not list, so this is asked rather than assumed.
-    """
-    return "raindrop_tls" in render.load_defaults()
-
-
-def host_tls_values(cfg: StackConfig) -> dict[str, Any]:
-    """tls_values for hosts whose templates take them. Templates from before HTTPS serve plain http on :80,
-    which is all `none` and `offloaded` ask of a host; `acme` and `provided` they cannot do, so those are
-    refused rather than quietly served over http."""
-    values = tls_values(cfg)
-    if hosts_know_tls():
-        return values
-    if values["raindrop_tls"] in ("none", "offloaded"):
-        return {}
-    raise ValueError(
-        f"raindrop:tls: {cfg.tls} needs the hosts' HTTPS templates, and config/defaults.yml does not document "
-        "raindrop_tls (the host half of issue #14 is not in this checkout)"
-    )
-
-
 def tls_secrets(cfg: StackConfig) -> dict[str, pulumi.Output[str]]:
     """The provided certificate and key for hosts that terminate TLS themselves; none in scale-out (the CLB
     holds them) or with acme (the host's ACME client makes its own key, which never leaves the host)."""
@@ -119,7 +95,7 @@ def _stack_values(infra: Infra) -> pulumi.Output[dict[str, Any]]:
         "raindrop_admin_cidrs": list(cfg.admin_cidrs),
         # One single-worker gunicorn per vCPU (raindrop:webProcesses, else the instance type's size).
         "raindrop_gunicorn_processes": cfg.web_processes,
-        **host_tls_values(cfg),
+        **tls_values(cfg),
     }
     if cfg.backup_time is not None:
         values["raindrop_backup_time"] = cfg.backup_time

@@ -67,6 +67,12 @@ HOST_FILES: tuple[TemplateFile, ...] = (
     TemplateFile("backup.conf", "/etc/raindrop/backup.conf", 0o644),
     TemplateFile("raindrop-backup.service", "/etc/systemd/system/raindrop-backup.service", 0o644),
     TemplateFile("raindrop-backup.timer", "/etc/systemd/system/raindrop-backup.timer", 0o644),
+    TemplateFile("nginx-tls.conf", "/etc/nginx/snippets/raindrop-tls.conf", 0o644),
+    TemplateFile("tls.conf", "/etc/raindrop/tls.conf", 0o644),
+    TemplateFile("certbot-service.conf", "/etc/systemd/system/certbot.service.d/raindrop.conf", 0o644),
+    # `provided`: the certificate and its key, from secrets. nginx's master process (root) reads both.
+    TemplateFile("tls-certificate.pem", "/etc/raindrop/tls/provided/fullchain.pem", 0o640),
+    TemplateFile("tls-private-key.pem", "/etc/raindrop/tls/provided/privkey.pem", 0o600),
 )
 
 
@@ -199,10 +205,22 @@ def config_variables(given: Mapping[str, Any], defaults: Mapping[str, Any] | Non
         raise ConfigError(f"template variable {missing[0]!r} has no default and must be given")
     for name in sorted(merged):
         _check_value(name, merged[name], defaults[name])
+    _check_tls(merged)
     return merged
 
 
 _AT_LEAST_ONE = ("raindrop_gunicorn_processes", "raindrop_backup_keep", "raindrop_backup_lock_wait")
+TLS_MODES = ("acme", "provided", "offloaded", "none")
+# The modes in which nginx on the host itself serves https (and the admin port is TLS only).
+TLS_ON_HOST = ("acme", "provided")
+# PEM texts: the only variables that span lines (they go into files of their own, never a line-based config).
+_MULTILINE = ("raindrop_tls_certificate", "raindrop_tls_private_key")
+_HOSTNAME = re.compile(r"(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]([a-z0-9-]{0,61}[a-z0-9])?")
+_EMAIL = re.compile(r"[^@\s\"'\\]+@[^@\s\"'\\]+\.[^@\s\"'\\]+")
+_HTTPS_URL = re.compile(r"https://[^\s\"'\\]+")
+_PLAIN_PATH = re.compile(r"/[A-Za-z0-9_./-]+")
+_TLS_PATHS = ("raindrop_tls_dir", "raindrop_acme_webroot", "raindrop_nginx_tls_snippet")
+_PORTS = ("raindrop_http_port", "raindrop_https_port", "raindrop_admin_port")
 _DAILY_TIME = re.compile(r"([01][0-9]|2[0-3]):[0-5][0-9]")
 _OSS_PREFIX = re.compile(r"[a-z0-9][a-z0-9_-]*/")
 # A CSP keyword or hash/nonce source: the only sources with quotes in them ('self', 'none', 'sha256-…').
@@ -216,7 +234,7 @@ def _check_value(name: str, value: object, default: object) -> None:
     if default is not None and type(value) is not type(default):
         raise ConfigError(f"template variable {name!r} must be a {type(default).__name__}, not {type(value).__name__}")
     values = value if isinstance(value, list) else [value]
-    if any(isinstance(v, str) and ("\n" in v or "\r" in v) for v in values):
+    if name not in _MULTILINE and any(isinstance(v, str) and ("\n" in v or "\r" in v) for v in values):
         raise ConfigError(f"template variable {name!r} holds a line break")
     if name in _AT_LEAST_ONE and value < 1:  # type: ignore[operator]
         raise ConfigError(f"template variable {name!r} must be at least 1")
@@ -256,6 +274,41 @@ def _check_csp(value: object) -> None:
         bad = next((s for s in sources if _CSP_BREAKERS & set(s) and not _QUOTED_KEYWORD.fullmatch(s)), None)
         if bad is not None:
             raise ConfigError(f"template variable 'raindrop_csp': {directive} source {bad!r} holds ; , $ or a quote")
+
+
+def _check_tls(merged: Mapping[str, Any]) -> None:
+    """The HTTPS settings (raindrop_tls and its companions), alone and together; the error names the variable."""
+    mode, domain = merged["raindrop_tls"], merged["raindrop_site_domain"]
+    if mode not in TLS_MODES:
+        raise ConfigError(f"template variable 'raindrop_tls': {mode!r} is not one of {', '.join(TLS_MODES)}")
+    if domain and not _HOSTNAME.fullmatch(domain):
+        raise ConfigError(
+            f"template variable 'raindrop_site_domain': {domain!r} is not a lowercase DNS host name like "
+            "'www.example.com'"
+        )
+    if mode == "acme" and not domain:
+        raise ConfigError("template variable 'raindrop_site_domain' must be set for raindrop_tls 'acme': "
+                          "the certificate is issued for that name")
+    email = merged["raindrop_acme_email"]
+    if email and not _EMAIL.fullmatch(email):
+        raise ConfigError(f"template variable 'raindrop_acme_email': {email!r} is not an e-mail address")
+    directory = merged["raindrop_acme_directory"]
+    if not _HTTPS_URL.fullmatch(directory):
+        raise ConfigError(f"template variable 'raindrop_acme_directory': {directory!r} is not an https:// URL "
+                          "(RFC 8555 directories are served over https)")
+    bundle = merged["raindrop_acme_ca_bundle"]
+    for name, path in (("raindrop_acme_ca_bundle", bundle), *((n, merged[n]) for n in _TLS_PATHS)):
+        if (path or name != "raindrop_acme_ca_bundle") and not _PLAIN_PATH.fullmatch(path):
+            raise ConfigError(f"template variable {name!r}: {path!r} must be an absolute path of plain characters")
+    ports = {name: merged[name] for name in _PORTS}
+    for name, port in ports.items():
+        if not 1 <= port <= 65535:
+            raise ConfigError(f"template variable {name!r}: {port} is not a TCP port (1-65535)")
+    if len(set(ports.values())) < len(ports):
+        raise ConfigError(f"template variables {', '.join(repr(n) for n in _PORTS)} must be three different ports, "
+                          f"not {', '.join(str(p) for p in ports.values())}")
+    if merged["raindrop_hsts_max_age"] < 0:
+        raise ConfigError("template variable 'raindrop_hsts_max_age' must be 0 or more seconds")
 
 
 def render(name: str, variables: Mapping[str, Any]) -> str:

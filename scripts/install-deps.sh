@@ -18,6 +18,8 @@ packages=(
   wrk hey
   # the host-step tests lint every generated script
   shellcheck
+  # the https end-to-end test's ACME server (pebble) and its DNS (pebble-challtestsrv, same package)
+  pebble
   # generic tools the scripts use
   python3-venv curl ca-certificates git make rsync procps psmisc
 )

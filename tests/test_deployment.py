@@ -425,7 +425,6 @@ def run_recorded(overrides: dict, monkeypatch: pytest.MonkeyPatch) -> Recorded:
     from app import cloud
 
     args: list = []
-    monkeypatch.setattr(cloud, "hosts_know_tls", lambda: True)
     monkeypatch.setattr(cloud, "Deployment", lambda name, deployment_args: args.append(deployment_args))
     run_program(overrides)
     (deployment_args,) = args
@@ -502,23 +501,3 @@ def test_scale_out_hosts_get_no_certificate(monkeypatch: pytest.MonkeyPatch) -> 
     assert set(recorded.secrets) == {"db_password", "redis_password", "admin_password", "secret_key",
                                      "oss_access_key_secret"}
     assert recorded.template_values["raindrop_tls"] == "offloaded"
-
-
-def test_hosts_without_the_https_templates_refuse_acme_and_provided(monkeypatch: pytest.MonkeyPatch) -> None:
-    from app import cloud
-
-    monkeypatch.setattr(cloud, "hosts_know_tls", lambda: False)
-    for overrides, mode in (({"siteDomain": SITE}, "acme"), (PROVIDED, "provided"), ({**HOSTS, **PROVIDED},
-                                                                                     "provided")):
-        with pytest.raises(ValueError) as err:
-            run_program(overrides)
-        assert str(err.value) == (
-            f"raindrop:tls: {mode} needs the hosts' HTTPS templates, and config/defaults.yml does not document "
-            "raindrop_tls (the host half of issue #14 is not in this checkout)"
-        )
-    # Plain http and offloaded are what such hosts already do: deployed, with no TLS variable for them.
-    for overrides in ({}, {**PROVIDED, "instanceCount": 2}):
-        run = run_program(overrides)
-        values = resolve(cloud.template_values(run.infra))[0]
-        assert [name for name in values if name.startswith(("raindrop_tls", "raindrop_acme", "raindrop_https"))] == []
-        assert "raindrop-0-deploy" in run.constructed

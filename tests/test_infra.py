@@ -34,17 +34,6 @@ SCALE_OUT_TYPES = (
 )
 
 
-@pytest.fixture(autouse=True)
-def cloud_half_only(monkeypatch: pytest.MonkeyPatch) -> None:
-    """These tests look at the cloud resources: the hosts get no TLS variable or certificate here, so a stack
-    with tls acme or provided deploys with the host templates of any checkout. What the hosts get per mode is
-    tests/test_deployment.py's."""
-    from app import cloud
-
-    monkeypatch.setattr(cloud, "host_tls_values", lambda cfg: {})
-    monkeypatch.setattr(cloud, "tls_secrets", lambda cfg: {})
-
-
 @pytest.fixture(params=[False, True], ids=["up", "preview"])
 def preview(request: pytest.FixtureRequest) -> bool:
     return request.param

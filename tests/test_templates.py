@@ -18,6 +18,7 @@ import re
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -1321,5 +1322,208 @@ def test_systemd_accepts_the_backup_service_and_timer(tmp_path):
     ],
 )
 def test_backup_settings_are_checked_naming_the_variable(given, message):
+    with pytest.raises(render.ConfigError, match=re.escape(message)):
+        variables(**given)
+
+
+# --- HTTPS: every raindrop_tls mode, checked by nginx and systemd ---------------------------------------------
+TLS_MODES = ("none", "offloaded", "acme", "provided")
+HSTS = "max-age=63072000"
+
+
+def throwaway_tls_dir(tmp: Path, real: bool = True) -> Path:
+    """What raindrop-tls prepares on a host, in tmp: a live self-signed certificate, dhparam, the state include."""
+    tls = tmp / "tls"
+    (tls / "live").mkdir(parents=True)
+    made = run("openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+               "-days", "2", "-subj", "/CN=raindrop.test", "-addext", "subjectAltName=DNS:raindrop.test",
+               "-keyout", tls / "live/privkey.pem", "-out", tls / "live/fullchain.pem")  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    dh = run("openssl", "genpkey", "-genparam", "-algorithm", "DH", "-pkeyopt", "group:ffdhe2048",
+             "-out", tls / "dhparam.pem")  # fmt: skip
+    assert dh.returncode == 0, dh.stderr
+    (tls / "certificate-state.conf").write_text(f"set $raindrop_certificate {'real' if real else 'stand-in'};\n")
+    return tls
+
+
+def tls_values(tmp: Path, mode: str, **overrides) -> dict:
+    return variables(raindrop_tls=mode, raindrop_site_domain="raindrop.test", raindrop_tls_dir=str(tmp / "tls"),
+                     raindrop_nginx_tls_snippet=str(tmp / "raindrop-tls.conf"), **overrides)
+
+
+def write_tls_sites(tmp: Path, values: dict) -> list[Path]:
+    (tmp / "raindrop-tls.conf").write_text(render.render("nginx-tls.conf", values))
+    site, admin = tmp / "site.conf", tmp / "admin.conf"
+    site.write_text(render.render("nginx-site.conf", values))
+    admin.write_text(render.render("nginx-admin.conf", values))
+    return [site, admin]
+
+
+@pytest.mark.parametrize("mode", TLS_MODES)
+def test_nginx_accepts_both_sites_in_every_tls_mode(tmp_path, mode):
+    throwaway_tls_dir(tmp_path)
+    values = tls_values(tmp_path, mode)
+    sites = write_tls_sites(tmp_path, values)
+    check = run("nginx", "-t", "-c", nginx_wrapper(tmp_path, sites))
+    assert check.returncode == 0, check.stderr
+    site, admin = (path.read_text() for path in sites)
+    on_host = mode in ("acme", "provided")
+    assert ("listen 443 ssl http2 default_server;" in site) is on_host
+    assert (f"listen {values['raindrop_admin_port']} ssl;" in admin) is on_host
+    assert ("error_page 497 =301 https://$host:$server_port$request_uri;" in admin) is on_host
+    # HSTS wherever browsers arrive over https: the host's :443, or :80 behind the TLS-ending load balancer.
+    assert (f'add_header Strict-Transport-Security "{HSTS}" always;' in site) is (mode != "none")
+    assert ("proxy_set_header X-Forwarded-Proto https;" in site) is (mode == "offloaded")
+
+
+def test_tls_snippet_is_mozillas_intermediate_profile():
+    text = render.render("nginx-tls.conf", variables())
+    directives = [line for line in text.splitlines() if line and not line.startswith("#")]
+    assert directives == [
+        "ssl_certificate /etc/raindrop/tls/live/fullchain.pem;",
+        "ssl_certificate_key /etc/raindrop/tls/live/privkey.pem;",
+        "ssl_session_timeout 1d;",
+        "ssl_session_cache shared:RaindropTLS:10m;",
+        "ssl_session_tickets off;",
+        "ssl_dhparam /etc/raindrop/tls/dhparam.pem;",
+        "ssl_protocols TLSv1.2 TLSv1.3;",
+        "ssl_ciphers ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:"
+        "ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305:"
+        "DHE-RSA-AES128-GCM-SHA256:DHE-RSA-AES256-GCM-SHA384:DHE-RSA-CHACHA20-POLY1305;",
+        "ssl_prefer_server_ciphers off;",
+    ]
+
+
+def https_request(port: int, path: str, source: str = "127.0.0.2") -> tuple[http.client.HTTPResponse, bytes]:
+    """GET over TLS (the throwaway certificate is not trusted: the test checks nginx, not the chain)."""
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    conn = http.client.HTTPSConnection("127.0.0.1", port, timeout=30, context=context, source_address=(source, 0))
+    try:
+        conn.request("GET", path, headers={"Host": "raindrop.test"})
+        response = conn.getresponse()
+        return response, response.read()
+    finally:
+        conn.close()
+
+
+def http_from(port: int, path: str, source: str) -> tuple[http.client.HTTPResponse, bytes]:
+    """GET over plain http from `source` (127.0.0.2 is not the host itself to the site's loopback rule)."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30, source_address=(source, 0))
+    try:
+        conn.request("GET", path, headers={"Host": "raindrop.test"})
+        response = conn.getresponse()
+        return response, response.read()
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize("certificate", ["real", "stand-in"])
+def test_acme_site_redirects_only_with_a_real_certificate_and_serves_https_with_hsts(
+        world_dir, stub_upstream, certificate):
+    tls = throwaway_tls_dir(world_dir, real=certificate == "real")
+    client, webroot = world_dir / "client", world_dir / "acme"
+    client.mkdir()
+    (client / "index.html").write_text('<!doctype html><base href="/">')
+    (webroot / ".well-known/acme-challenge").mkdir(parents=True)
+    (webroot / ".well-known/acme-challenge/token123").write_text("token123.thumbprint")
+    ports = {name: free_port() for name in ("http", "https", "admin")}
+    values = tls_values(
+        world_dir, "acme", raindrop_listen_address="127.0.0.1", raindrop_http_port=ports["http"],
+        raindrop_https_port=ports["https"], raindrop_admin_port=ports["admin"], raindrop_client_root=str(client),
+        raindrop_acme_webroot=str(webroot), raindrop_gunicorn_first_port=stub_upstream.server_address[1],
+        raindrop_gunicorn_processes=1, raindrop_supervisor_port=stub_upstream.server_address[1],
+    )  # fmt: skip
+    assert tls.is_dir()
+    with running_nginx(world_dir, write_tls_sites(world_dir, values), list(ports.values())):
+        response, _ = http_from(ports["http"], "/users/bob?x=1", "127.0.0.2")
+        if certificate == "real":
+            assert response.status == 301
+            assert response.getheader("Location") == f"https://raindrop.test:{ports['https']}/users/bob?x=1"
+        else:  # before a real certificate, :80 serves the site itself
+            assert response.status == 200
+        # ACME's challenges and the host's own requests (the health check) always stay on http.
+        response, body = http_from(ports["http"], "/.well-known/acme-challenge/token123", "127.0.0.2")
+        assert (response.status, body) == (200, b"token123.thumbprint")
+        response, _ = http_from(ports["http"], "/api/health", "127.0.0.1")
+        assert response.status == 200
+        # https: the site with HSTS, also on a location with an add_header of its own, and the API.
+        response, body = https_request(ports["https"], "/")
+        assert response.status == 200 and b'<base href="/">' in body
+        assert response.getheader("Strict-Transport-Security") == HSTS
+        assert response.getheader("Cache-Control") == "no-cache"
+        response, _ = https_request(ports["https"], "/api/health")
+        assert response.status == 200 and response.getheader("Strict-Transport-Security") == HSTS
+        assert stub_upstream.requests[-1]["headers"]["X-Forwarded-Proto"] == "https"
+        # The admin port speaks TLS only: plain http is sent to https, never proxied.
+        before = len(stub_upstream.requests)
+        response, _ = http_from(ports["admin"], "/", "127.0.0.1")
+        assert response.status == 301
+        assert response.getheader("Location") == f"https://raindrop.test:{ports['admin']}/"
+        assert len(stub_upstream.requests) == before
+        response, _ = https_request(ports["admin"], "/", source="127.0.0.1")
+        assert response.status == 401  # TLS answered; basic auth asks next
+
+
+@pytest.mark.parametrize(("mode", "secure"), [("none", "0"), ("offloaded", "1"), ("acme", "1"), ("provided", "1")])
+def test_env_file_marks_the_cookie_secure_unless_tls_is_none(tmp_path, mode, secure):
+    env_file = tmp_path / "raindrop.env"
+    env_file.write_text(render.render("raindrop.env", variables(raindrop_tls=mode, raindrop_site_domain="a.example")))
+    result = run("sh", "-c", f'. "{env_file}"; printf %s "$RAINDROP_COOKIE_SECURE"')
+    assert result.stdout == secure
+
+
+def test_tls_conf_gives_bash_the_exact_values(tmp_path):
+    conf = tmp_path / "tls.conf"
+    conf.write_text(render.render("tls.conf", variables(
+        raindrop_tls="acme", raindrop_site_domain="www.example.com", raindrop_acme_email="ops@example.com",
+        raindrop_acme_directory="https://acme-staging-v02.api.letsencrypt.org/directory",
+        raindrop_acme_ca_bundle="/etc/raindrop/acme-ca.pem", raindrop_https_port=8443)))
+    names = ("TLS_MODE", "SITE_DOMAIN", "ACME_EMAIL", "ACME_DIRECTORY", "ACME_CA_BUNDLE", "ACME_WEBROOT", "TLS_DIR",
+             "HTTPS_PORT")
+    result = run("bash", "-euc", f'. "{conf}"; ' + "; ".join(f'printf "%s\\n" "${n}"' for n in names))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        "acme", "www.example.com", "ops@example.com", "https://acme-staging-v02.api.letsencrypt.org/directory",
+        "/etc/raindrop/acme-ca.pem", "/var/www/raindrop-acme", "/etc/raindrop/tls", "8443",
+    ]
+
+
+@pytest.mark.parametrize("bundle", ["", "/etc/raindrop/acme-ca.pem"])
+def test_systemd_accepts_the_certbot_dropin(tmp_path, bundle):
+    units = tmp_path / "units"
+    (units / "certbot.service.d").mkdir(parents=True)
+    shutil.copy("/lib/systemd/system/certbot.service", units / "certbot.service")
+    text = render.render("certbot-service.conf", variables(raindrop_acme_ca_bundle=bundle))
+    (units / "certbot.service.d/raindrop.conf").write_text(text)
+    env = {**os.environ, "SYSTEMD_UNIT_PATH": f"{units}:"}
+    result = subprocess.run(["systemd-analyze", "verify", "--man=no", str(units / "certbot.service")],
+                            capture_output=True, text=True, env=env, check=False)  # fmt: skip
+    assert (result.returncode, result.stderr) == (0, "")
+    settings = [line for line in text.splitlines() if line and not line.startswith("#")]
+    assert settings == ["[Service]", *([f"Environment=REQUESTS_CA_BUNDLE={bundle}"] if bundle else [])]
+
+
+@pytest.mark.parametrize(
+    ("given", "message"),
+    [
+        ({"raindrop_tls": "https"}, "'raindrop_tls': 'https' is not one of acme, provided, offloaded, none"),
+        ({"raindrop_tls": "acme"}, "'raindrop_site_domain' must be set for raindrop_tls 'acme'"),
+        ({"raindrop_site_domain": "Example.COM"}, "'raindrop_site_domain': 'Example.COM' is not a lowercase DNS"),
+        ({"raindrop_site_domain": "bad_name.example"}, "'raindrop_site_domain': 'bad_name.example' is not"),
+        ({"raindrop_acme_email": "ops"}, "'raindrop_acme_email': 'ops' is not an e-mail address"),
+        ({"raindrop_acme_directory": "http://ca.example/dir"}, "'raindrop_acme_directory': 'http://ca.example/dir' is"),
+        ({"raindrop_acme_ca_bundle": "ca.pem"}, "'raindrop_acme_ca_bundle': 'ca.pem' must be an absolute path"),
+        ({"raindrop_https_port": 80}, "must be three different ports, not 80, 80, 8090"),
+        ({"raindrop_https_port": 70000}, "'raindrop_https_port': 70000 is not a TCP port"),
+        ({"raindrop_hsts_max_age": -1}, "'raindrop_hsts_max_age' must be 0 or more seconds"),
+        ({"raindrop_tls_certificate": "x\ny"}, None),  # PEM texts span lines: accepted
+    ],
+)
+def test_tls_settings_are_checked_naming_the_variable(given, message):
+    if message is None:
+        assert variables(**given)["raindrop_tls_certificate"] == "x\ny"
+        return
     with pytest.raises(render.ConfigError, match=re.escape(message)):
         variables(**given)

@@ -7,10 +7,11 @@ import json
 import os
 import sys
 import time
+from pathlib import Path
 
 from app.executor import ScriptFailed
 from app.release import ReleaseError
-from app.sandbox.deploy import DeployStepsMissing, deploy
+from app.sandbox.deploy import DeployStepsMissing, SandboxTls, deploy
 from app.sandbox.host import Sandbox
 from app.sandbox.settings import SandboxSettings
 from app.sandbox.system import SandboxError
@@ -25,7 +26,17 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--bundle", help="up: deploy this release bundle instead of building one")
     parser.add_argument("--always", action="store_true", help="up: run every step even if its triggers are unchanged")
     parser.add_argument("--host-only", action="store_true", help="up: create the host, deploy nothing")
+    parser.add_argument("--tls", default="none", help="up: raindrop_tls (acme, provided, offloaded, none)")
+    parser.add_argument("--domain", default="", help="up: raindrop_site_domain, the certificate's name")
+    parser.add_argument("--acme-email", default="", help="up: raindrop_acme_email (empty: none)")
+    parser.add_argument("--acme-directory", default="", help="up: raindrop_acme_directory (default Let's Encrypt)")
+    parser.add_argument("--acme-ca", help="up: a CA bundle file certbot on the host trusts for the ACME directory")
     return parser
+
+
+def _tls(args: argparse.Namespace) -> SandboxTls:
+    return SandboxTls(mode=args.tls, domain=args.domain, email=args.acme_email, directory=args.acme_directory,
+                      ca_bundle=Path(args.acme_ca) if args.acme_ca else None)
 
 
 def _log(message: str) -> None:
@@ -43,7 +54,8 @@ def main(argv: list[str] | None = None) -> int:
             started = time.monotonic()
             sandbox.up_host(fresh=args.fresh)
             info = (
-                sandbox.connection_info() if args.host_only else deploy(sandbox, bundle=args.bundle, always=args.always)
+                sandbox.connection_info() if args.host_only else deploy(sandbox, bundle=args.bundle, always=args.always,
+                                                                      tls=_tls(args))
             )
             _log(f"sandbox {sandbox.settings.name}: up in {time.monotonic() - started:.1f}s")
             print(json.dumps(info), flush=True)

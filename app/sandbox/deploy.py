@@ -13,6 +13,7 @@ import os
 import secrets as token_source
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +25,34 @@ if TYPE_CHECKING:
     from app.release import Release
 
 REQUIRED_MODULES = ("app.release", "app.render", "app.steps.files", "app.steps.provision", "app.steps.deploy")
+
+
+# Where a sandbox deploy puts the CA bundle certbot trusts for a private ACME directory (e.g. the tests' pebble).
+ACME_CA_BUNDLE_PATH = "/etc/raindrop/acme-ca.pem"
+
+
+@dataclass(frozen=True)
+class SandboxTls:
+    """HTTPS for a sandbox deploy: raindrop_tls and its companions (config/defaults.yml), and a local CA file
+    that the host's certbot trusts for `directory` (uploaded before the steps run)."""
+
+    mode: str = "none"
+    domain: str = ""
+    email: str = ""
+    directory: str = ""
+    ca_bundle: Path | None = None
+
+    def values(self) -> dict[str, Any]:
+        """The template values; the same checks as any deploy's (app.render) refuse bad ones by name."""
+        values: dict[str, Any] = {"raindrop_tls": self.mode, "raindrop_site_domain": self.domain,
+                                  "raindrop_acme_email": self.email}
+        if self.directory:
+            values["raindrop_acme_directory"] = self.directory
+        if self.ca_bundle is not None:
+            if not Path(self.ca_bundle).is_file():
+                raise ValueError(f"ACME CA bundle {self.ca_bundle} is not a file")
+            values["raindrop_acme_ca_bundle"] = ACME_CA_BUNDLE_PATH
+        return values
 
 
 class DeployStepsMissing(RuntimeError):
@@ -87,7 +116,8 @@ class _Triggers:
 
 
 def deploy(
-    sandbox: Sandbox, bundle: str | Path | None = None, release: Release | None = None, *, always: bool = False
+    sandbox: Sandbox, bundle: str | Path | None = None, release: Release | None = None, *, always: bool = False,
+    tls: SandboxTls | None = None,
 ) -> dict[str, str]:
     """Deploy `release` (or the bundle at `bundle`, or one built from the current sources) to the host.
 
@@ -114,7 +144,9 @@ def deploy(
     if release is None:
         # open_release checks the bundle's content against its name, as `pulumi up` does with releaseArchive.
         release = open_release(Path(bundle)) if bundle else build_release()
-    values = sandbox_values(sandbox)
+    tls = tls or SandboxTls()
+    values = {**sandbox_values(sandbox), **tls.values()}
+    render.config_variables({**values, **{f"raindrop_{name}": "x" * 16 for name in SECRET_NAMES}})
     secrets = host_secrets(sandbox)
     config = host_config(values, apt_proxy=sandbox.settings.proxy_url)
     # The same scripts and triggers as app/deployment.py's remote.Command resources.
@@ -131,6 +163,8 @@ def deploy(
     triggers = _Triggers(sandbox, always)
     started = time.monotonic()
     with sandbox.executor() as executor:
+        if tls.ca_bundle is not None:
+            executor.put(Path(tls.ca_bundle), ACME_CA_BUNDLE_PATH)
         actions = {
             "secrets": lambda: executor.run(secrets_script),
             "provision": lambda: executor.run(provision_script),
@@ -143,9 +177,15 @@ def deploy(
         f"sandbox {sandbox.settings.name}: release {release.hash} deployed in {time.monotonic() - started:.1f}s"
     )
     variables = render.config_variables({**values, **{f"raindrop_{name}": value for name, value in secrets.items()}})
+    on_host = variables["raindrop_tls"] in render.TLS_ON_HOST
+    scheme = "https" if on_host else "http"
+    info = sandbox.connection_info()
+    if on_host:
+        # Browsers reach the site by its name (the certificate's); the sandbox's address is in "ssh".
+        info["url"] = f"https://{variables['raindrop_site_domain']}/"
     return {
-        **sandbox.connection_info(),
-        "admin_url": f"http://{sandbox.settings.address}:{variables['raindrop_admin_port']}/",
+        **info,
+        "admin_url": f"{scheme}://{sandbox.settings.address}:{variables['raindrop_admin_port']}/",
         "admin_user": str(variables["raindrop_admin_user"]),
         "admin_password": secrets["admin_password"],
     }

@@ -9,13 +9,17 @@ from pathlib import PurePosixPath
 from typing import Any
 
 from app import render
+from app.render import TLS_MODES
 from contracts import HEALTH_PATH
 
 # The secrets a stack gives. The secrets step writes them (and every file rendered from them) on the host;
 # no other script holds them.
 SECRET_NAMES = ("db_password", "redis_password", "admin_password", "secret_key")
-# Secrets only some stacks have: the RAM key that writes uploads to OSS (scale-out).
-OPTIONAL_SECRET_NAMES = ("oss_access_key_secret",)
+# Secrets only some stacks have: the RAM key that writes uploads to OSS (scale-out), and for raindrop_tls
+# `provided` the certificate (full chain) and its private key.
+OPTIONAL_SECRET_NAMES = ("oss_access_key_secret", "tls_certificate", "tls_private_key")
+# Secrets that are PEM files, not lines of secrets.env: the secrets step writes them only as their own files.
+PEM_SECRET_NAMES = ("tls_certificate", "tls_private_key")
 ALL_SECRET_NAMES = SECRET_NAMES + OPTIONAL_SECRET_NAMES
 # Addresses that mean "the service runs on this host": anything else is a managed service (RDS, KVStore).
 LOCAL_ADDRESSES = ("127.0.0.1", "localhost")
@@ -75,6 +79,8 @@ def layout_settings(variables: Mapping[str, Any]) -> dict[str, Any]:
         "supervisord_pidfile": variables["raindrop_supervisord_pidfile"],
         "bin_dir": variables["raindrop_bin_dir"],
         "backup_conf": next(spec.path for spec in render.HOST_FILES if spec.template == "backup.conf"),
+        "tls_mode": variables["raindrop_tls"],
+        "tls_conf": next(spec.path for spec in render.HOST_FILES if spec.template == "tls.conf"),
     }
 
 
@@ -137,6 +143,10 @@ class HostConfig:
     # secures and checks no local MariaDB / redis-server.
     local_db: bool = True
     local_redis: bool = True
+    # raindrop_tls (config/defaults.yml): with acme or provided, provision and deploy run raindrop-tls, whose
+    # settings file is tls_conf (config/tls.conf.j2).
+    tls_mode: str = field(kw_only=True)
+    tls_conf: str = field(kw_only=True)
 
     def __post_init__(self) -> None:
         if self.keep_releases < 2:
@@ -144,8 +154,10 @@ class HostConfig:
         for name in ("app_user", "db_name", "db_user"):
             if not re.fullmatch(r"[a-z_][a-z0-9_]{0,31}", getattr(self, name)):
                 raise ValueError(f"{name} {getattr(self, name)!r} must be a short lowercase identifier")
+        if self.tls_mode not in TLS_MODES:
+            raise ValueError(f"tls_mode {self.tls_mode!r} is not one of {', '.join(TLS_MODES)}")
         for name in ("base_dir", "etc_dir", "log_dir", "env_file", "bin_dir", "lib_dir", "backup_conf",
-                     "supervisord_pidfile"):
+                     "supervisord_pidfile", "tls_conf"):
             if not re.fullmatch(r"/[A-Za-z0-9_./-]+", getattr(self, name)):
                 raise ValueError(f"{name} {getattr(self, name)!r} must be an absolute path of plain characters")
         for name in ("apt_mirror", "apt_security_mirror", "apt_proxy"):
@@ -180,6 +192,10 @@ class HostConfig:
     @property
     def restore_command(self) -> str:
         return f"{self.bin_dir}/raindrop-restore"
+
+    @property
+    def tls_command(self) -> str:
+        return f"{self.bin_dir}/raindrop-tls"
 
     @property
     def backup_uploader(self) -> str:

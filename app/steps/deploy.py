@@ -26,6 +26,7 @@ from app.steps.config import Bundle, HostConfig, HostFile
 from app.steps.rollback import rollback_command
 from app.steps.script import Script
 from app.steps.shell import heredoc, lines, prelude, q, write_files
+from app.steps.tls import deploy_tls
 
 
 def files_hash(files: tuple[HostFile, ...]) -> str:
@@ -105,6 +106,8 @@ def deploy_phases(config: HostConfig, bundle: Bundle) -> list[Phase]:
             f'REVISION="$HASH {_revision_files(config)} $(secrets_digest)"',
             'if [ -L "$CURRENT" ] && [ "$(cat "$CURRENT/REVISION" 2>/dev/null)" = "$REVISION" ]; then',
             '  log "release $HASH is already current with these files: nothing to do"',
+            # Still a chance for the certificate: a redeploy is what an operator does once DNS points here.
+            indent(deploy_tls(config), "  "),
             "  exit 0",
             "fi",
         )),
@@ -196,6 +199,7 @@ def deploy_phases(config: HostConfig, bundle: Bundle) -> list[Phase]:
         ("health gate", lines(
             'if reload_app "$OLD_VENV" && healthy && wait_workers; then',
             '  log "release $(basename "$RELEASE") is live"',
+            indent(deploy_tls(config), "  "),
             "else",
             "  wait_workers || true",
             '  date -u +%Y-%m-%dT%H:%M:%SZ > "$RELEASE/BAD_RELEASE"',

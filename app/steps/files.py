@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from app import render
-from app.steps.config import ALL_SECRET_NAMES, LOCAL_ADDRESSES, HostConfig, HostFile, layout_settings
+from app.render import TLS_ON_HOST
+from app.steps.config import ALL_SECRET_NAMES, LOCAL_ADDRESSES, PEM_SECRET_NAMES, HostConfig, HostFile, layout_settings
 from app.steps.secrets import HTPASSWD_PLACEHOLDER, check_secrets, placeholder_forms, with_placeholders
 
 # Template variable for each secret (config/defaults.yml).
@@ -31,11 +32,20 @@ SYSTEM_SERVICES = {
 }
 # Files provision places although they restart no service: they belong to the host, not to a release (a
 # rollback must not take the backup settings or the timer back with it).
-HOST_LEVEL_TEMPLATES = ("backup.conf", "raindrop-backup.service", "raindrop-backup.timer")
+HOST_LEVEL_TEMPLATES = ("backup.conf", "raindrop-backup.service", "raindrop-backup.timer", "tls.conf",
+                        "certbot-service.conf")
 # The daily backup's units: only where the database is local (scale-out's RDS keeps backups of its own).
 BACKUP_UNIT_TEMPLATES = ("raindrop-backup.service", "raindrop-backup.timer")
 # nginx's workers check the admin's basic auth, so the htpasswd is readable by their group only.
 HTPASSWD_OWNER = "root:www-data"
+# Templates a host gets only in some raindrop_tls modes (the others serve no https or ask no ACME CA).
+TLS_TEMPLATES = {
+    "nginx-tls.conf": TLS_ON_HOST,
+    "tls.conf": TLS_ON_HOST,
+    "certbot-service.conf": ("acme",),
+    "tls-certificate.pem": ("provided",),
+    "tls-private-key.pem": ("provided",),
+}
 
 
 
@@ -74,7 +84,13 @@ def _placed(spec: render.TemplateFile, values: Mapping[str, Any]) -> bool:
     where there is no local database to back up."""
     if _service_for(spec.path) in _absent_services(values):
         return False
+    if spec.template in TLS_TEMPLATES and _tls_mode(values) not in TLS_TEMPLATES[spec.template]:
+        return False
     return spec.template not in BACKUP_UNIT_TEMPLATES or local_services(values)[0]
+
+
+def _tls_mode(values: Mapping[str, Any]) -> str:
+    return str({**render.load_defaults(), **values}["raindrop_tls"])
 
 
 def _absent_services(values: Mapping[str, Any]) -> set[str]:
@@ -135,6 +151,11 @@ def secret_files(values: Mapping[str, Any], secrets: Mapping[str, str],
     _check_values(values)
     secrets = with_placeholders(secrets, generated)
     check_secrets(secrets)
+    if _tls_mode(values) == "provided":
+        absent = [name for name in PEM_SECRET_NAMES if not secrets.get(name)]
+        if absent:
+            raise ValueError(f"raindrop_tls 'provided' needs the secrets tls_certificate and tls_private_key; "
+                             f"{' and '.join(absent)} missing")
     if generated:
         _check_fillable(values, {k: v for k, v in secrets.items() if k not in generated}, generated)
     variables = {**values, **{SECRET_VARIABLES[name]: value for name, value in secrets.items()}}
@@ -168,11 +189,13 @@ def host_config(values: Mapping[str, Any], **settings: Any) -> HostConfig:
     dropped = {"mariadb-server", "mariadb"} if not local_db else set()
     dropped |= {"redis-server"} if not local_redis else set()
     defaults = HostConfig.from_defaults()
+    # ACME through Debian's certbot (app/steps/sh/tls.sh says why certbot rather than lego).
+    added = ("certbot",) if variables["raindrop_tls"] == "acme" else ()
     return HostConfig(**{
         **layout_settings(variables),
         "local_db": local_db,
         "local_redis": local_redis,
-        "packages": tuple(p for p in settings.pop("packages", defaults.packages) if p not in dropped),
+        "packages": tuple(p for p in settings.pop("packages", defaults.packages) if p not in dropped) + added,
         "services": tuple(s for s in settings.pop("services", defaults.services) if s not in dropped),
         "system_files": files.system,
         "app_files": files.app,

@@ -11,6 +11,7 @@ from app.steps.backup import DB_CREATE_OPTIONS, backup_files, enable_timer
 from app.steps.config import HostConfig, HostFile
 from app.steps.script import Script
 from app.steps.shell import lines, prelude, q, write_files
+from app.steps.tls import provision_tls, tls_files
 
 APT_PROXY_FILE = "/etc/apt/apt.conf.d/80raindrop-proxy"
 APT_SOURCES_FILE = "/etc/apt/sources.list"
@@ -165,6 +166,7 @@ def provision(config: HostConfig) -> Script:
         place_files(restart_dropins(config)),
         'log "backup and restore commands"',
         place_files(backup_files(config)),
+        provision_tls(config, place_files(tls_files(config))),
         _services(config),
         enable_timer(config),
         _mariadb(config) if config.local_db else 'log "database: a managed service (raindrop_db_host), none here"',

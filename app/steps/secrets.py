@@ -13,9 +13,10 @@ values it made the first time (/etc/raindrop/generated.env) and keeps. Those val
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Collection, Iterable, Mapping
 
-from app.steps.config import ALL_SECRET_NAMES, SECRET_NAMES, HostConfig, HostFile
+from app.steps.config import ALL_SECRET_NAMES, PEM_SECRET_NAMES, SECRET_NAMES, HostConfig, HostFile
 from app.steps.script import Script
 from app.steps.shell import heredoc, lines, q, write_files
 from contracts import SAFE_SECRET, SAFE_SECRET_RULE
@@ -48,6 +49,16 @@ def with_placeholders(secrets: Mapping[str, str], generated: Collection[str]) ->
     return {**secrets, **{name: placeholder(name) for name in generated}}
 
 
+# A PEM text: one or more blocks of base64 lines between BEGIN and END lines of the expected kind.
+_PEM_BLOCK = r"-----BEGIN {kind}-----\r?\n[A-Za-z0-9+/=\r\n]+-----END {kind}-----"
+_CERT_BLOCK = _PEM_BLOCK.format(kind="CERTIFICATE")
+_PEM = {
+    "tls_certificate": re.compile(rf"{_CERT_BLOCK}(\s*{_CERT_BLOCK})*"),
+    "tls_private_key": re.compile(_PEM_BLOCK.format(kind="(?:RSA |EC )?PRIVATE KEY")),
+}
+_PEM_WHAT = {"tls_certificate": "the certificate and its chain", "tls_private_key": "one private key"}
+
+
 def check_secrets(secrets: Mapping[str, str]) -> None:
     """Refuse missing, unknown or unsafe secrets, naming the secret but never showing its value."""
     missing = [name for name in SECRET_NAMES if name not in secrets]
@@ -55,7 +66,10 @@ def check_secrets(secrets: Mapping[str, str]) -> None:
     if missing or unknown:
         raise ValueError(f"secrets: missing {missing or 'none'}, unknown {unknown or 'none'}")
     for name in secrets:
-        if not SAFE_SECRET.match(secrets[name]):
+        if name in PEM_SECRET_NAMES:
+            if not _PEM[name].fullmatch(secrets[name].strip()):
+                raise ValueError(f"secret {name} must be {_PEM_WHAT[name]} in PEM form")
+        elif not SAFE_SECRET.match(secrets[name]):
             raise ValueError(f"secret {name} {SAFE_SECRET_RULE}")
 
 
@@ -133,7 +147,10 @@ def write_secrets(config: HostConfig, secrets: Mapping[str, str], files: Iterabl
         if not host_file.private:
             raise ValueError(f"{host_file.path} holds a secret, so mode {host_file.mode} must give others no access")
     generated = [name for name in ALL_SECRET_NAMES if name in generated]
-    content = "".join(f"{name.upper()}={secrets[name]}\n" for name in ALL_SECRET_NAMES if name in secrets)
+    # PEM secrets are multi-line files, which the sourced secrets.env cannot hold: they reach the host only as
+    # the staged files rendered from them.
+    content = "".join(f"{name.upper()}={secrets[name]}\n" for name in ALL_SECRET_NAMES
+                      if name in secrets and name not in PEM_SECRET_NAMES)
     etc, secrets_file, staged = q(config.etc_dir), q(config.secrets_file), q(config.staged_dir)
     body = lines(
         "umask 077",
