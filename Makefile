@@ -53,8 +53,8 @@ test-server: setup services ## the Flask server against a real MariaDB and Redis
 test-client-e2e: client/node_modules/.installed setup services ## the client in Chromium against the real server
 	cd client && RAINDROP_VENV=$(abspath $(VENV)) npm run e2e
 
-test-deploy: setup ## release bundle, host steps (real bash on a scratch tree), static publish, backup and restore
-	$(PYTEST) -q tests/test_release.py tests/test_steps.py tests/test_publish.py tests/test_backup.py tests/test_backup_oss.py
+test-deploy: setup ## release bundle, host steps (real bash on a scratch tree), static publish, backup and restore, raindrop-tls
+	$(PYTEST) -q tests/test_release.py tests/test_steps.py tests/test_publish.py tests/test_backup.py tests/test_backup_oss.py tests/test_tls.py
 
 release: setup ## the release bundle dist/raindrop-<hash>.tar.gz (built or reused; prints its path)
 	$(PY) -m app.release

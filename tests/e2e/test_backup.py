@@ -16,6 +16,7 @@ import time
 
 import pytest
 import requests
+from e2e_client import png_bytes, register
 
 from app.sandbox.deploy import deploy
 from app.steps.script import Script
@@ -74,8 +75,6 @@ def healthy(base_url: str) -> bool:
 
 
 def png(seed: int) -> bytes:
-    from test_site import png_bytes
-
     return png_bytes(40 + seed, 40)
 
 
@@ -100,8 +99,6 @@ def write_some(base_url: str, session: requests.Session, tag: str) -> dict[str, 
 
 @pytest.fixture(scope="module")
 def carol(base_url):
-    from test_site import register
-
     session = requests.Session()
     register(session, base_url, f"carol{RUN}")
     yield session

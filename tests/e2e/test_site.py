@@ -6,7 +6,6 @@ The tests run in file order on one host: the redeploy tests build on the data ma
 from __future__ import annotations
 
 import contextlib
-import io
 import os
 import re
 import secrets as tokens
@@ -19,7 +18,7 @@ from pathlib import Path
 import pytest
 import requests
 import socketio
-from PIL import Image
+from e2e_client import png_bytes, register
 
 from app.executor import ScriptFailed
 from app.sandbox.deploy import deploy, sandbox_values
@@ -33,15 +32,6 @@ if os.geteuid() != 0:  # a failure, not a skip: a suite that silently did nothin
 
 ASSET = re.compile(r'(?:src|href)="([^"]+-[A-Z0-9]{8}\.(?:js|css))"')
 RUN = tokens.token_hex(3)
-
-
-def register(http: requests.Session, base_url: str, name: str) -> dict:
-    response = http.post(
-        f"{base_url}/api/auth/register",
-        json={"username": name, "email": f"{name}@example.test", "password": "correct horse battery"},
-    )
-    assert response.status_code == 201, response.text
-    return response.json()["user"]
 
 
 def cookie_header(session: requests.Session) -> dict[str, str]:
@@ -58,14 +48,6 @@ def wait_for(predicate, seconds: float, what: str):
             return value
         time.sleep(0.2)
     pytest.fail(f"{what} did not happen within {seconds:.0f}s")
-
-
-def png_bytes(width: int, height: int) -> bytes:
-    """A PNG of random pixels: it does not compress, so its size is about width * height * 3."""
-    image = Image.frombytes("RGB", (width, height), os.urandom(width * height * 3))
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG", compress_level=0)
-    return buffer.getvalue()
 
 
 @pytest.fixture(scope="module")
