@@ -1399,18 +1399,16 @@ def https_request(port: int, path: str, source: str = "127.0.0.2") -> tuple[http
     context = ssl.create_default_context()
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE
-    conn = http.client.HTTPSConnection("127.0.0.1", port, timeout=30, context=context, source_address=(source, 0))
-    try:
-        conn.request("GET", path, headers={"Host": "raindrop.test"})
-        response = conn.getresponse()
-        return response, response.read()
-    finally:
-        conn.close()
+    return _get(http.client.HTTPSConnection("127.0.0.1", port, timeout=30, context=context,
+                                            source_address=(source, 0)), path)
 
 
 def http_from(port: int, path: str, source: str) -> tuple[http.client.HTTPResponse, bytes]:
     """GET over plain http from `source` (127.0.0.2 is not the host itself to the site's loopback rule)."""
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30, source_address=(source, 0))
+    return _get(http.client.HTTPConnection("127.0.0.1", port, timeout=30, source_address=(source, 0)), path)
+
+
+def _get(conn: http.client.HTTPConnection, path: str) -> tuple[http.client.HTTPResponse, bytes]:
     try:
         conn.request("GET", path, headers={"Host": "raindrop.test"})
         response = conn.getresponse()

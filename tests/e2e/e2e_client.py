@@ -1,10 +1,12 @@
-"""What several end-to-end modules do as a user of the site: register, make an image to upload."""
+"""What several end-to-end modules share: a user registering, an image to upload, polling until something holds."""
 
 from __future__ import annotations
 
 import io
 import os
+import time
 
+import pytest
 import requests
 from PIL import Image
 
@@ -24,3 +26,14 @@ def png_bytes(width: int, height: int) -> bytes:
     buffer = io.BytesIO()
     image.save(buffer, format="PNG", compress_level=0)
     return buffer.getvalue()
+
+
+def wait_for(predicate, seconds: float, what: str):
+    """Poll `predicate` until it returns something truthy; fail naming `what` after `seconds`."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.2)
+    pytest.fail(f"{what} did not happen within {seconds:.0f}s")

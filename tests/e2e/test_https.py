@@ -29,6 +29,7 @@ from pathlib import Path
 
 import pytest
 import requests
+from e2e_client import wait_for
 from requests.adapters import HTTPAdapter
 
 from app.sandbox.deploy import SandboxTls, deploy, host_secrets
@@ -52,16 +53,6 @@ def free_loopback_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
-
-
-def wait_for(predicate, seconds: float, what: str):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    pytest.fail(f"{what} did not happen within {seconds:.0f}s")
 
 
 class Pebble:
@@ -188,26 +179,27 @@ def pebble(host: Sandbox, tmp_path_factory) -> Iterator[Pebble]:
         server.stop()
 
 
+def timed_deploy(host: Sandbox, pebble: Pebble, release, log: Log, figure, domain: str, what: str) -> dict:
+    """A deploy for `domain` through pebble, timed as figure `what`; its info and the log lines it wrote."""
+    started = time.monotonic()
+    start_line = len(log.lines)
+    info = deploy(host, release=release, tls=SandboxTls(mode="acme", domain=domain, directory=pebble.directory,
+                                                        ca_bundle=pebble.listener_ca))
+    figure(what, time.monotonic() - started)
+    return {"info": info, "output": "\n".join(log.lines[start_line:])}
+
+
 @pytest.fixture(scope="module")
 def first_deploy(host: Sandbox, pebble: Pebble, release, log: Log, figure) -> dict:
     """The host's first deploy, for a domain that does not resolve."""
-    started = time.monotonic()
-    start_line = len(log.lines)
-    info = deploy(host, release=release, tls=SandboxTls(mode="acme", domain=UNRESOLVED, directory=pebble.directory,
-                                                        ca_bundle=pebble.listener_ca))
-    figure("https: fresh host to healthy, no certificate (domain unresolved)", time.monotonic() - started)
-    return {"info": info, "output": "\n".join(log.lines[start_line:])}
+    return timed_deploy(host, pebble, release, log, figure, UNRESOLVED,
+                        "https: fresh host to healthy, no certificate (domain unresolved)")
 
 
 @pytest.fixture(scope="module")
 def real_deploy(first_deploy, host: Sandbox, pebble: Pebble, release, log: Log, figure) -> dict:
     """A redeploy for DOMAIN, which challtestsrv resolves to the sandbox: pebble issues the certificate."""
-    started = time.monotonic()
-    start_line = len(log.lines)
-    info = deploy(host, release=release, tls=SandboxTls(mode="acme", domain=DOMAIN, directory=pebble.directory,
-                                                        ca_bundle=pebble.listener_ca))
-    figure("https: redeploy with a certificate issued", time.monotonic() - started)
-    return {"info": info, "output": "\n".join(log.lines[start_line:])}
+    return timed_deploy(host, pebble, release, log, figure, DOMAIN, "https: redeploy with a certificate issued")
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import requests
 import socketio
-from e2e_client import png_bytes, register
+from e2e_client import png_bytes, register, wait_for
 
 from app.executor import ScriptFailed
 from app.sandbox.deploy import deploy, sandbox_values
@@ -37,17 +37,6 @@ RUN = tokens.token_hex(3)
 def cookie_header(session: requests.Session) -> dict[str, str]:
     """The session's cookies as a Cookie header, for the Socket.IO client's handshake."""
     return {"Cookie": "; ".join(f"{cookie.name}={cookie.value}" for cookie in session.cookies)}
-
-
-def wait_for(predicate, seconds: float, what: str):
-    """Poll `predicate` until it returns something truthy; fail naming `what` after `seconds`."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    pytest.fail(f"{what} did not happen within {seconds:.0f}s")
 
 
 @pytest.fixture(scope="module")
