@@ -28,6 +28,14 @@ BCRYPT_MAX_BYTES = 72
 # (app.steps.config) and the load balancer's health check (infra/scaleout.py) both ask it.
 HEALTH_PATH = "/api/health"
 
+# A DNS host name with a top-level domain, lowercase (the site's domain, a CDN domain): what both the stack config
+# (infra/config.py) and the templates (app/render.py, which also serves the sandbox) accept.
+HOSTNAME = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+
+# raindrop_tls on a host: where TLS ends (config/defaults.yml). The stack config offers all but `offloaded`, which
+# is what scale-out hosts are told (TLS ends at the CLB).
+HOST_TLS_MODES = ("acme", "provided", "offloaded", "none")
+
 # The stack config's namespace: every `raindrop:` key (infra/config.py reads them, ConfigError names them).
 STACK_NAMESPACE = "raindrop"
 

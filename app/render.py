@@ -25,7 +25,7 @@ import bcrypt
 import jinja2
 import yaml
 
-from contracts import BCRYPT_MAX_BYTES, ConfigError
+from contracts import BCRYPT_MAX_BYTES, HOST_TLS_MODES, HOSTNAME, ConfigError
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
 DEFAULTS_FILE = CONFIG_DIR / "defaults.yml"
@@ -210,12 +210,11 @@ def config_variables(given: Mapping[str, Any], defaults: Mapping[str, Any] | Non
 
 
 _AT_LEAST_ONE = ("raindrop_gunicorn_processes", "raindrop_backup_keep", "raindrop_backup_lock_wait")
-TLS_MODES = ("acme", "provided", "offloaded", "none")
+TLS_MODES = HOST_TLS_MODES
 # The modes in which nginx on the host itself serves https (and the admin port is TLS only).
 TLS_ON_HOST = ("acme", "provided")
 # PEM texts: the only variables that span lines (they go into files of their own, never a line-based config).
 _MULTILINE = ("raindrop_tls_certificate", "raindrop_tls_private_key")
-_HOSTNAME = re.compile(r"(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]([a-z0-9-]{0,61}[a-z0-9])?")
 _EMAIL = re.compile(r"[^@\s\"'\\]+@[^@\s\"'\\]+\.[^@\s\"'\\]+")
 _HTTPS_URL = re.compile(r"https://[^\s\"'\\]+")
 _PLAIN_PATH = re.compile(r"/[A-Za-z0-9_./-]+")
@@ -281,7 +280,7 @@ def _check_tls(merged: Mapping[str, Any]) -> None:
     mode, domain = merged["raindrop_tls"], merged["raindrop_site_domain"]
     if mode not in TLS_MODES:
         raise ConfigError(f"template variable 'raindrop_tls': {mode!r} is not one of {', '.join(TLS_MODES)}")
-    if domain and not _HOSTNAME.fullmatch(domain):
+    if domain and not HOSTNAME.fullmatch(domain):
         raise ConfigError(
             f"template variable 'raindrop_site_domain': {domain!r} is not a lowercase DNS host name like "
             "'www.example.com'"

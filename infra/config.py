@@ -22,6 +22,8 @@ from pulumi.runtime.config import is_config_secret
 
 from contracts import (  # ConfigError is imported from here by callers: the one class, owned by contracts
     BCRYPT_MAX_BYTES,
+    HOST_TLS_MODES,
+    HOSTNAME,
     SAFE_SECRET,
     SAFE_SECRET_RULE,
     STACK_NAMESPACE,
@@ -54,7 +56,6 @@ DEFAULT_SSH_PORT = 22
 BACKUP_DAYS_RANGE = (7, 730)
 DEFAULT_BACKUP_DAYS = 30
 _BACKUP_TIME = re.compile(r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
-_HOSTNAME = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 # A host's address may also be a single label ("web1" from /etc/hosts or a resolver's search domain).
 _HOST_NAME = re.compile(r"^(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$")
 # A login name as Debian's adduser accepts it by default.
@@ -63,8 +64,9 @@ _HOST_FIELDS = ("address", "user", "port")
 
 # raindrop:tls. acme: the hosts get their certificate through ACME HTTP-01; provided: the stack config gives
 # it; none: plain HTTP. `offloaded` is no stack setting: it is what scale-out hosts are told (TLS ends at the CLB).
-TLS_MODES = ("acme", "provided", "none")
-LETS_ENCRYPT_DIRECTORY = "https://acme-v02.api.letsencrypt.org/directory"
+TLS_MODES = tuple(mode for mode in HOST_TLS_MODES if mode != "offloaded")
+# Let's Encrypt production: the hosts' documented default (config/defaults.yml).
+LETS_ENCRYPT_DIRECTORY: str = template_default("raindrop_acme_directory")
 # An Alibaba Cloud certificate-service (CAS) certificate id: a number, e.g. 12345678.
 _CERTIFICATE_ID = re.compile(r"^[0-9]{1,20}$")
 _EMAIL = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@(?P<domain>[^@\s]+)$")
@@ -207,7 +209,7 @@ def _bool(key: str, raw: object) -> bool:
 
 def _hostname(key: str, raw: object) -> str:
     name = str(raw).strip().lower().rstrip(".")
-    if not _HOSTNAME.match(name):
+    if not HOSTNAME.match(name):
         raise ConfigError(key, f"{raw!r} is not a domain name")
     return name
 
@@ -364,7 +366,7 @@ def _tls(raw: Mapping[str, object], *, site_domain: str | None, scale_out: bool,
     if acme_email is not None:
         acme_email = str(acme_email).strip()
         match = _EMAIL.match(acme_email)
-        if not match or not _HOSTNAME.match(match["domain"].lower()):
+        if not match or not HOSTNAME.match(match["domain"].lower()):
             raise ConfigError("acmeEmail", f"{raw.get('acmeEmail')!r} is not an email address")
     directory = str(raw.get("acmeDirectory", LETS_ENCRYPT_DIRECTORY)).strip()
     parsed = urlparse(directory)
