@@ -3,7 +3,7 @@ import subprocess
 
 import pytest
 from conftest import BIN
-from raindrop_server.config import ConfigError, config_from_env
+from raindrop_server.config import EnvSettingError, config_from_env
 
 BASE = {"RAINDROP_SECRET_KEY": "s", "RAINDROP_DATABASE_URL": "mysql+pymysql://u:p@127.0.0.1/raindrop"}
 
@@ -43,7 +43,7 @@ def test_environment_overrides():
     ],
 )
 def test_bad_configuration_names_the_problem(env, message):
-    with pytest.raises(ConfigError, match=message):
+    with pytest.raises(EnvSettingError, match=message):
         config_from_env(env)
 
 

@@ -2,13 +2,13 @@
 
 from flask.cli import FlaskGroup
 
-from raindrop_server.config import ConfigError
+from raindrop_server.config import EnvSettingError
 from raindrop_server.factory import create_app
 
 
 def main() -> None:
     try:
         FlaskGroup(create_app=create_app).main()
-    except ConfigError as error:
+    except EnvSettingError as error:
         # A missing setting is an operator's mistake: say which, without a traceback.
         raise SystemExit(f"raindrop: {error}") from None

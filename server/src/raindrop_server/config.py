@@ -10,14 +10,18 @@ DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 MAX_UPLOAD_BYTES = 4 * 1024 * 1024
 
 
-class ConfigError(RuntimeError):
-    """A required setting is missing or malformed."""
+class EnvSettingError(RuntimeError):
+    """A required RAINDROP_* environment setting is missing or malformed.
+
+    Not contracts.ConfigError (a stack config key or template variable the deploy refuses): this package runs on
+    the hosts on its own, and what it refuses is the environment the env file gave it.
+    """
 
 
 def _flag(environ: Mapping[str, str], name: str, default: str) -> bool:
     value = environ.get(name, default).strip().lower()
     if value not in {"0", "1", "true", "false", "yes", "no"}:
-        raise ConfigError(f"{name} must be 0 or 1, got {value!r}")
+        raise EnvSettingError(f"{name} must be 0 or 1, got {value!r}")
     return value in {"1", "true", "yes"}
 
 
@@ -27,16 +31,16 @@ def _rate(environ: Mapping[str, str], name: str, default: str) -> tuple[int, int
     try:
         count, seconds = (int(part) for part in raw.split("/"))
     except ValueError:
-        raise ConfigError(f"{name} must look like COUNT/SECONDS, got {raw!r}") from None
+        raise EnvSettingError(f"{name} must look like COUNT/SECONDS, got {raw!r}") from None
     if count < 1 or seconds < 1:
-        raise ConfigError(f"{name} must be positive, got {raw!r}")
+        raise EnvSettingError(f"{name} must be positive, got {raw!r}")
     return count, seconds
 
 
 def _positive_int(environ: Mapping[str, str], name: str, default: str) -> int:
     raw = environ.get(name, default)
     if not raw.isdigit() or int(raw) < 1:
-        raise ConfigError(f"{name} must be a positive integer, got {raw!r}")
+        raise EnvSettingError(f"{name} must be a positive integer, got {raw!r}")
     return int(raw)
 
 
@@ -103,10 +107,10 @@ def config_from_env(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
     env = os.environ if environ is None else environ
     secret_key = env.get("RAINDROP_SECRET_KEY", "")
     if not secret_key:
-        raise ConfigError("RAINDROP_SECRET_KEY is not set")
+        raise EnvSettingError("RAINDROP_SECRET_KEY is not set")
     database_url = env.get("RAINDROP_DATABASE_URL", "")
     if not database_url:
-        raise ConfigError("RAINDROP_DATABASE_URL is not set")
+        raise EnvSettingError("RAINDROP_DATABASE_URL is not set")
     redis_url = env.get("RAINDROP_REDIS_URL", DEFAULT_REDIS_URL)
     oss = {
         key: env[f"RAINDROP_OSS_{key.upper()}"]
