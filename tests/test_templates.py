@@ -716,32 +716,41 @@ def test_config_variables_refuses_a_bad_policy(given, message):
         variables(**given)
 
 
-def test_every_location_with_its_own_add_header_includes_the_security_headers(tmp_path):
+@pytest.mark.parametrize("mode", ["none", "offloaded", "acme", "provided"])
+def test_every_location_with_its_own_add_header_includes_the_security_headers(tmp_path, mode):
     """nginx's add_header is not inherited into a location that has one of its own: each such location must
-    include the snippet, or its responses lose every security header. Checked on the parsed rendered site."""
-    site = tmp_path / "site.conf"
-    site.write_text(render.render("nginx-site.conf", variables()))
+    include the snippet, or its responses lose every security header. Checked on the parsed rendered site and
+    admin port, in every raindrop_tls mode (with TLS on the host the site has an http and an https server)."""
+    values = variables(raindrop_tls=mode, raindrop_site_domain="raindrop.test")
     snippet = next(spec.path for spec in render.HOST_FILES if spec.template == "nginx-security-headers.conf")
-    parsed = crossplane.parse(str(site), single=True, catch_errors=False, check_ctx=False, check_args=False)
-    assert parsed["status"] == "ok", parsed["errors"]
-    servers = [d for d in parsed["config"][0]["parsed"] if d["directive"] == "server"]
-    assert servers
 
     def includes_snippet(block: list[dict]) -> bool:
         return any(d["directive"] == "include" and d["args"] == [snippet] for d in block)
 
-    checked = []
-    for server in servers:
-        assert includes_snippet(server["block"]), "a server without the security headers"
-        for location in (d for d in server["block"] if d["directive"] == "location"):
-            names = {d["args"][0].lower() for d in location["block"] if d["directive"] == "add_header"}
-            if names:
-                checked.append(" ".join(location["args"]))
-                assert includes_snippet(location["block"]), f"location {location['args']} drops the security headers"
-                # A location's own add_header never sets one of the snippet's headers a second time.
-                assert names.isdisjoint(name.lower() for name in PAGE_HEADERS), location["args"]
+    checked: dict[str, list[str]] = {}
+    for template in ("nginx-site.conf", "nginx-admin.conf"):
+        path = tmp_path / template
+        path.write_text(render.render(template, values))
+        parsed = crossplane.parse(str(path), single=True, catch_errors=False, check_ctx=False, check_args=False)
+        assert parsed["status"] == "ok", parsed["errors"]
+        servers = [d for d in parsed["config"][0]["parsed"] if d["directive"] == "server"]
+        assert servers
+        checked[template] = []
+        for server in servers:
+            assert includes_snippet(server["block"]), f"a server of {template} without the security headers"
+            for location in (d for d in server["block"] if d["directive"] == "location"):
+                names = {d["args"][0].lower() for d in location["block"] if d["directive"] == "add_header"}
+                if names:
+                    checked[template].append(" ".join(location["args"]))
+                    assert includes_snippet(location["block"]), f"location {location['args']} drops the headers"
+                    # A location's own add_header never sets one of the snippet's headers a second time.
+                    assert names.isdisjoint(name.lower() for name in PAGE_HEADERS), location["args"]
     # index.html and the hashed assets set Cache-Control: a check that ran on nothing would pass too.
-    assert checked == ["= /index.html", "~ " + variables()["raindrop_hashed_asset_regex"]]
+    servers_of_the_site = 2 if mode in ("acme", "provided") else 1
+    assert checked == {
+        "nginx-site.conf": ["= /index.html", "~ " + values["raindrop_hashed_asset_regex"]] * servers_of_the_site,
+        "nginx-admin.conf": [],
+    }
 
 
 @pytest.mark.parametrize("path", ["/", "/index.html", "/users/bob/posts", "/main-5KCWSF7P.js", "/main-ZZZZZZZZ.js",
