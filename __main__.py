@@ -6,9 +6,8 @@ the same program under `pulumi.runtime.set_mocks`.
 """
 
 from app import cloud
-from infra import config, stack
+from infra import stack, stack_config
 
-stack_config = config.load()
-infra = stack.build(stack_config)
+infra = stack.build(stack_config.load())
 cloud.deploy(infra)
 stack.export(infra)

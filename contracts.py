@@ -1,7 +1,7 @@
 """Rules that both halves of the program share, owned by neither.
 
 `infra` (the cloud half) must not import `app` (the deploy half), yet both check secrets by the same rule:
-infra/config.py when it reads a password from the stack config, app/steps when it writes one onto a host.
+infra/stack_config.py when it reads a password from the stack config, app/steps when it writes one onto a host.
 The rule lives here so there is one copy of it and the layers stay one way (app → infra → contracts).
 """
 
@@ -25,25 +25,25 @@ SAFE_SECRET_RULE = "must be 16-256 characters of A-Z a-z 0-9 . _ -"  # noqa: S10
 BCRYPT_MAX_BYTES = 72
 
 # Where the server answers its health check (server/src/raindrop_server/health.py): the deploy's health gate
-# (app.steps.config) and the load balancer's health check (infra/scaleout.py) both ask it.
+# (app.steps.host) and the load balancer's health check (infra/scaleout.py) both ask it.
 HEALTH_PATH = "/api/health"
 
 # A DNS host name with a top-level domain, lowercase (the site's domain, a CDN domain): what both the stack config
-# (infra/config.py) and the templates (app/render.py, which also serves the sandbox) accept.
+# (infra/stack_config.py) and the templates (app/render.py, which also serves the sandbox) accept.
 HOSTNAME = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 
 # raindrop_tls on a host: where TLS ends (config/defaults.yml). The stack config offers all but `offloaded`, which
 # is what scale-out hosts are told (TLS ends at the CLB).
 HOST_TLS_MODES = ("acme", "provided", "offloaded", "none")
 
-# The stack config's namespace: every `raindrop:` key (infra/config.py reads them, ConfigError names them).
+# The stack config's namespace: every `raindrop:` key (infra/stack_config.py reads them, ConfigError names them).
 STACK_NAMESPACE = "raindrop"
 
 
 class ConfigError(ValueError):
     """A setting the program refuses, named in the message without the value of a secret.
 
-    `ConfigError(key, problem)`: a stack config key (infra/config.py); `.key` is `raindrop:<key>` and the message
+    `ConfigError(key, problem)`: a stack config key (infra/stack_config.py); `.key` is `raindrop:<key>` and the message
     starts with it. `ConfigError(message)`: a template variable (app/render.py), named in the message; `.key` is
     None. One class for both, so a caller (the Pulumi entry point, a test) catches one kind of refusal.
     """

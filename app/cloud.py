@@ -23,9 +23,9 @@ from app.deployment import Deployment, DeploymentArgs
 from app.publish import bundle_client, rewrite_index
 from app.steps import SECRET_NAMES, Bundle, HostConfig
 from app.steps.secrets import read_secret_command
-from infra.config import StackConfig
 from infra.network import HTTPS_PORT
 from infra.stack import ADMIN_USER, Infra
+from infra.stack_config import StackConfig
 from infra.storage import ASSET_PREFIX, BACKUP_PREFIX
 
 ROOT = Path(__file__).resolve().parent.parent

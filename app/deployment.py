@@ -45,8 +45,8 @@ class DeploymentArgs:
     template_values: pulumi.Input[Mapping[str, Any]]
     bundle: Bundle
     bundle_path: str  # the local .tar.gz the bundle hash describes
-    secrets: Mapping[str, pulumi.Output[str]]  # app.steps.config names → secret values
-    # app.steps.config names of the secrets each host makes itself the first time (and keeps).
+    secrets: Mapping[str, pulumi.Output[str]]  # app.steps.host names → secret values
+    # app.steps.host names of the secrets each host makes itself the first time (and keeps).
     generated_secrets: Sequence[str] = ()
     # HostConfig settings that are not template variables (apt mirror, …).
     host_settings: Mapping[str, Any] = field(default_factory=dict)

@@ -40,7 +40,7 @@ from packaging import tags
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name, parse_wheel_filename
 
-from app.steps.config import Bundle
+from app.steps.host import Bundle
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVER_DIR = ROOT / "server"

@@ -39,7 +39,7 @@ _BCRYPT_B64 = b"./ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789
 
 @dataclass(frozen=True)
 class TemplateFile:
-    """One template and where the deploy installs its rendering (app.steps.config.HostFile is the file itself)."""
+    """One template and where the deploy installs its rendering (app.steps.host.HostFile is the file itself)."""
 
     template: str
     path: str

@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 
-from app.steps.config import HostConfig
+from app.steps.host import HostConfig
 from app.steps.shell import q
 from bench.host import BenchHost, HostError, log
 

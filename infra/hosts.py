@@ -10,8 +10,8 @@ import re
 
 import pulumi
 
-from infra.config import ExistingHost
 from infra.server import Host
+from infra.stack_config import ExistingHost
 
 
 def host_name(address: str) -> str:

@@ -10,7 +10,6 @@ import pulumi_alicloud as alicloud
 
 from contracts import template_default
 from infra.backup import BackupWriter, BackupWriterArgs
-from infra.config import StackConfig, certificate_covers
 from infra.hosts import existing_hosts
 from infra.network import Network, NetworkArgs
 from infra.scaleout import (
@@ -25,6 +24,7 @@ from infra.scaleout import (
 )
 from infra.secrets import Secrets, SecretsArgs
 from infra.server import Host, Server, ServerArgs
+from infra.stack_config import StackConfig, certificate_covers
 from infra.storage import (
     ASSET_PREFIX,
     BACKUP_PREFIX,

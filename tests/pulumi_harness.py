@@ -21,8 +21,7 @@ from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
 from app import cloud, release
-from infra import config as stack_config
-from infra import stack
+from infra import stack, stack_config
 
 PROJECT = "raindrop"
 STACK = "dev"

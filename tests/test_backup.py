@@ -29,9 +29,9 @@ from app.steps.backup import (
     backup_files,
     restore_command,
 )
-from app.steps.config import HostConfig
 from app.steps.deploy import deploy
 from app.steps.files import host_config
+from app.steps.host import HostConfig
 from app.steps.provision import provision
 from app.steps.secrets import write_secrets
 from app.steps.shell import prelude

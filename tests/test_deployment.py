@@ -142,7 +142,7 @@ def test_a_new_admin_port_redeploys() -> None:
 
 
 def test_release_archive_is_checked() -> None:
-    from infra.config import ConfigError
+    from infra.stack_config import ConfigError
 
     bad = BUNDLE_PATH.parent / "raindrop-0000000000000000.tar.gz"
     bad.write_bytes(BUNDLE_PATH.read_bytes())

@@ -19,7 +19,7 @@ from pulumi_harness import (
     run_program,
 )
 
-from infra.config import ConfigError, instance_vcpus, parse
+from infra.stack_config import ConfigError, instance_vcpus, parse
 
 INSTANCE = "alicloud:ecs/instance:Instance"
 RULE = "alicloud:ecs/securityGroupRule:SecurityGroupRule"
@@ -276,10 +276,10 @@ def test_bad_config_registers_nothing() -> None:
     mocks = RecordingMocks()
     pulumi.runtime.set_mocks(mocks, project="raindrop", stack="dev")
     pulumi.runtime.set_all_config({"alicloud:region": "cn-hangzhou", "raindrop:adminCidrs": '["0.0.0.0/0"]'})
-    from infra import config
+    from infra import stack_config
 
     with pytest.raises(ConfigError):
-        config.load()
+        stack_config.load()
     assert mocks.resources == []
 
 
@@ -449,7 +449,7 @@ def test_bad_hosts_config_is_refused_with_the_key_named(overrides: dict, message
 
 def test_a_private_key_in_the_clear_is_refused() -> None:
     """Set without --secret it would sit readable in Pulumi.<stack>.yaml; the program refuses it, in either mode."""
-    from infra import config
+    from infra import stack_config
 
     for extra in ({"raindrop:hosts": '[{"address": "203.0.113.5"}]'}, {"raindrop:sshPublicKey": "ssh-ed25519 AAAA me"}):
         mocks = RecordingMocks()
@@ -457,7 +457,7 @@ def test_a_private_key_in_the_clear_is_refused() -> None:
         pulumi.runtime.set_all_config({"raindrop:adminCidrs": '["198.51.100.0/24"]', "raindrop:sshPrivateKey": "k",
                                        **extra}, secret_keys=[])
         with pytest.raises(ConfigError) as err:
-            config.load()
+            stack_config.load()
         assert str(err.value) == (
             "raindrop:sshPrivateKey: must be set as a secret: pulumi config set --secret raindrop:sshPrivateKey"
         )
@@ -657,10 +657,10 @@ def test_a_tls_private_key_in_the_clear_is_refused_before_it_is_read() -> None:
                                    "raindrop:tlsCertificate": CERT.certificate,
                                    "raindrop:tlsPrivateKey": CERT.private_key},
                                   secret_keys=["raindrop:tlsCertificate"])
-    from infra import config
+    from infra import stack_config
 
     with pytest.raises(ConfigError) as err:
-        config.load()
+        stack_config.load()
     assert str(err.value) == (
         "raindrop:tlsPrivateKey: must be set as a secret: pulumi config set --secret raindrop:tlsPrivateKey "
         "< privkey.pem"

@@ -20,8 +20,8 @@ import pulumi
 import pytest
 from pulumi_harness import RecordingMocks, make_certificate, resolve
 
-from infra import config
-from infra.config import ConfigError, ExistingHost
+from infra import stack_config
+from infra.stack_config import ConfigError, ExistingHost
 
 ROOT = Path(__file__).resolve().parent.parent
 PRIVATE_KEY = (
@@ -85,10 +85,10 @@ class Stack:
         return {key: item["value"] for key, item in shown.items()}, [k for k, v in shown.items() if v["secret"]]
 
 
-def load(values: dict[str, str], secret_keys: list[str]) -> config.StackConfig:
+def load(values: dict[str, str], secret_keys: list[str]) -> stack_config.StackConfig:
     pulumi.runtime.set_mocks(RecordingMocks(), project="raindrop", stack="hosts")
     pulumi.runtime.set_all_config(values, secret_keys=secret_keys)
-    return config.load()
+    return stack_config.load()
 
 
 @pytest.fixture(scope="module")

@@ -127,7 +127,7 @@ def test_one_source_per_fact_every_half_reads_defaults_yml():
     """The facts config/defaults.yml holds are read from it by every half, never restated."""
     from raindrop_server.config import config_from_env
 
-    from app.steps.config import HostConfig
+    from app.steps.host import HostConfig
     from app.steps.teardown import ENABLED_SITES
     from contracts import HEALTH_PATH
     from infra import scaleout, stack
@@ -892,7 +892,7 @@ def test_supervisor_restarts_a_killed_program_and_stops_it_as_a_group(supervisor
         "celery restarted after kill -9",
     )
     assert new_pid != old_pid
-    # The names the deploy's reload uses (app/steps/config.py web_programs, worker_programs).
+    # The names the deploy's reload uses (app/steps/host.py web_programs, worker_programs).
     for group in ("raindrop-web:*", "raindrop-celery:*"):
         status = run(*ctl, "status", group)
         assert status.returncode == 0 and "RUNNING" in status.stdout, status.stdout

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from app.sandbox.host import Sandbox
 from app.sandbox.system import Log
-from app.steps.config import SECRET_NAMES
+from app.steps.host import SECRET_NAMES
 
 if TYPE_CHECKING:
     from app.release import Release

@@ -7,7 +7,7 @@ The step functions are imported from their modules (`from app.steps.deploy impor
 here under the modules' own names they would hide the modules (`app.steps.deploy` would be the function).
 """
 
-from app.steps.config import SECRET_NAMES, Bundle, HostConfig, HostFile
+from app.steps.host import SECRET_NAMES, Bundle, HostConfig, HostFile
 from app.steps.script import Script
 
 __all__ = ["SECRET_NAMES", "Bundle", "HostConfig", "HostFile", "Script"]

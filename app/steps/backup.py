@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from app.steps.config import HostConfig, HostFile
+from app.steps.host import HostConfig, HostFile
 from app.steps.script import Script
 from app.steps.shell import lines, prelude, q
 

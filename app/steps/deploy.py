@@ -22,7 +22,7 @@ import hashlib
 from textwrap import indent
 
 from app.steps.backup import pre_migration_backup
-from app.steps.config import Bundle, HostConfig, HostFile
+from app.steps.host import Bundle, HostConfig, HostFile
 from app.steps.rollback import rollback_command
 from app.steps.script import Script
 from app.steps.shell import heredoc, lines, prelude, q, write_files

@@ -15,7 +15,7 @@ from typing import Any
 
 from app import render
 from app.render import TLS_ON_HOST
-from app.steps.config import ALL_SECRET_NAMES, LOCAL_ADDRESSES, PEM_SECRET_NAMES, HostConfig, HostFile, layout_settings
+from app.steps.host import ALL_SECRET_NAMES, LOCAL_ADDRESSES, PEM_SECRET_NAMES, HostConfig, HostFile, layout_settings
 from app.steps.secrets import HTPASSWD_PLACEHOLDER, check_secrets, placeholder_forms, with_placeholders
 
 # Template variable for each secret (config/defaults.yml).

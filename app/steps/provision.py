@@ -8,7 +8,7 @@ they differ, SQL uses IF [NOT] EXISTS and re-sets the password so a rotated one 
 from __future__ import annotations
 
 from app.steps.backup import DB_CREATE_OPTIONS, backup_files, enable_timer
-from app.steps.config import HostConfig, HostFile
+from app.steps.host import HostConfig, HostFile
 from app.steps.script import Script
 from app.steps.shell import lines, prelude, q, write_files
 from app.steps.tls import provision_tls, tls_files

@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 import sys
 
-from app.steps.config import HostConfig
+from app.steps.host import HostConfig
 from app.steps.script import Script
 from app.steps.shell import lines, prelude, q
 

@@ -16,7 +16,7 @@ import hashlib
 import re
 from collections.abc import Collection, Iterable, Mapping
 
-from app.steps.config import ALL_SECRET_NAMES, PEM_SECRET_NAMES, SECRET_NAMES, HostConfig, HostFile
+from app.steps.host import ALL_SECRET_NAMES, PEM_SECRET_NAMES, SECRET_NAMES, HostConfig, HostFile
 from app.steps.script import Script
 from app.steps.shell import heredoc, lines, q, write_files
 from contracts import SAFE_SECRET, SAFE_SECRET_RULE

@@ -11,7 +11,7 @@ import shlex
 from collections.abc import Iterable
 from pathlib import Path
 
-from app.steps.config import HostConfig, HostFile
+from app.steps.host import HostConfig, HostFile
 
 q = shlex.quote
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import PurePosixPath
 
 from app import render
-from app.steps.config import HostConfig
+from app.steps.host import HostConfig
 from app.steps.script import Script
 from app.steps.shell import lines, q
 

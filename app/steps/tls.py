@@ -17,7 +17,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from app.render import TLS_ON_HOST
-from app.steps.config import HostConfig, HostFile
+from app.steps.host import HostConfig, HostFile
 from app.steps.script import Script
 from app.steps.shell import lines, prelude, q
 
