@@ -8,7 +8,11 @@ from dataclasses import dataclass
 import pulumi
 from pulumi_alicloud import ecs, vpc
 
-HTTPS_PORT = 443
+from contracts import template_default
+
+# The ports nginx serves the site on (config/defaults.yml): what the security group and the CLB open.
+HTTP_PORT: int = template_default("raindrop_http_port")
+HTTPS_PORT: int = template_default("raindrop_https_port")
 
 
 @dataclass
@@ -54,7 +58,7 @@ class Network(pulumi.ComponentResource):
             opts=child,
         )
 
-        self.rules: list[ecs.SecurityGroupRule] = [self._ingress(name, "web", 80, "0.0.0.0/0")]
+        self.rules: list[ecs.SecurityGroupRule] = [self._ingress(name, "web", HTTP_PORT, "0.0.0.0/0")]
         if args.https:
             self.rules.append(self._ingress(name, "https", HTTPS_PORT, "0.0.0.0/0"))
         self.rules += [self._ingress(name, f"admin-{i}", args.admin_port, c) for i, c in enumerate(args.admin_cidrs)]

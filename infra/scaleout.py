@@ -15,7 +15,7 @@ import pulumi
 from pulumi_alicloud import kvstore, ram, rds, slb
 
 from contracts import HEALTH_PATH, template_default
-from infra.network import HTTPS_PORT
+from infra.network import HTTP_PORT, HTTPS_PORT
 
 # The app's database and user on RDS: the same names the hosts' env file and the local MariaDB use.
 DB_NAME: str = template_default("raindrop_db_name")
@@ -37,7 +37,6 @@ class LoadBalancerArgs:
         return self.certificate_id is not None or self.certificate is not None
 
 
-HTTP_PORT = 80
 # TLS 1.2 and up with forward-secret ciphers: the closest CLB policy to Mozilla's "intermediate" profile (the
 # provider's docs list tls_cipher_policy_1_0, _1_1, _1_2 and _1_2_strict; the default is _1_0).
 TLS_CIPHER_POLICY = "tls_cipher_policy_1_2"
