@@ -128,7 +128,7 @@ def markdown(data: dict[str, Any]) -> str:
             )
         loops = bench.get("openloop", [])
         if loops:
-            parts.append("### Open loop: fixed arrival rates (hey -q), highest with p99 < 100 ms and 0 errors\n\n")
+            parts.append("### Open loop: fixed arrival rates (h2load), highest with p99 < 100 ms and 0 errors\n\n")
             rows = [
                 [
                     o["label"],

@@ -14,8 +14,8 @@ packages=(
   # the local sandbox host: debootstrap, booted by systemd-nspawn in its own netns, apt through tinyproxy;
   # systemd-analyze (systemd) checks the rendered drop-ins
   debootstrap systemd-container systemd tinyproxy iproute2 util-linux openssh-client openssh-server iptables
-  # benchmarks: closed-loop wrk, open-loop hey (fixed arrival rates)
-  wrk hey
+  # benchmarks: closed-loop wrk, open-loop h2load (fixed arrival rates; bench/openloop.py says why not hey)
+  wrk nghttp2-client
   # the host-step tests lint every generated script
   shellcheck
   # the https end-to-end test's ACME server (pebble) and its DNS (pebble-challtestsrv, same package)

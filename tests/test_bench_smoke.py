@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from bench import external, openloop, results, targets, wrk
+from bench import external, results, targets, wrk
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -38,15 +38,11 @@ def needs_root(test):  # a failure, not a skip: a smoke gate that silently did n
     return wrapper
 
 
-class _Server(http.server.ThreadingHTTPServer):
-    request_queue_size = 256  # the standard library's 5 would drop an open-loop step's simultaneous connects
-
-
 @contextlib.contextmanager
 def loopback_server(directory: Path):
     handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(directory))
     handler.log_message = lambda *_args: None  # quiet: wrk sends thousands of requests
-    server = _Server(("127.0.0.1", 0), handler)
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -84,20 +80,6 @@ def test_wrk_run_is_parsed_and_written_as_results(tmp_path):
     assert by_name["kill -9 of one web process under load: failed requests"]["met"] is None
     assert "(a) loopback" in (tmp_path / "results" / "latest.md").read_text()
     assert (tmp_path / "results" / "latency.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-
-
-def test_open_loop_steps_are_run_by_hey_and_parsed(tmp_path):
-    (tmp_path / "www").mkdir()
-    (tmp_path / "www" / "one-kb.txt").write_bytes(b"x" * 1024)
-    with loopback_server(tmp_path / "www") as base:
-        ok = openloop.highest_rate(wrk.Request(f"{base}/one-kb.txt"), seconds=1, rates=[100], log=lambda _m: None)
-        missing = openloop.step(wrk.Request(f"{base}/missing"), 100, 1)
-    (step,) = ok["steps"]
-    assert (step["rate"], step["statuses"], step["failed"], step["transport_errors"]) == (100, {"200": 100}, 0, {})
-    assert step["p99_ms"] > 0 and step["achieved_rps"] > 0
-    assert ok["max_rate_p99_under_100ms"] == (100 if step["ok"] else None)
-    # Non-2xx answers are failures, and a step with failures never passes.
-    assert (missing["statuses"], missing["failed"], missing["ok"]) == ({"404": 100}, 100, False)
 
 
 def test_other_scripts_figures_are_read():
