@@ -118,6 +118,7 @@ def run(args: argparse.Namespace) -> int:
                 listeners["cookies"],
                 lambda: host.python("hostside.py", "broadcast"),
                 processes=args.client_processes,
+                server_cpu=host.cpu_seconds,
             )
             log(f"socket.io: {figures['socketio']}")
 

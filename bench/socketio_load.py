@@ -71,6 +71,7 @@ async def _hold(base_url: str, cookies: list[str], pipe: Connection, wait_s: flo
     clients = {i: c for i, c in enumerate(opened) if not isinstance(c, BaseException)}
     failures = [f"{type(e).__name__}: {e}" for e in opened if isinstance(e, BaseException)]
     pipe.send({"connected": len(clients), "failures": failures})
+    cpu_before = time.process_time()
     # Wait for the parent's go (the broadcast was triggered) without blocking the event loop.
     message = await asyncio.to_thread(pipe.recv)
     post_id = int(message["post_id"])
@@ -86,6 +87,7 @@ async def _hold(base_url: str, cookies: list[str], pipe: Connection, wait_s: flo
             "arrivals": list(received.values()),
             "missed": len(missed),
             "disconnected_meanwhile": len(disconnected),
+            "cpu_s": time.process_time() - cpu_before,
         }
     )
     with contextlib.suppress(Exception):
@@ -133,12 +135,15 @@ def measure(
     wait_s: float = 30.0,
     processes: int = DEFAULT_PROCESSES,
     health_probes: int = HEALTH_PROBES,
+    server_cpu: Callable[[], dict[int, float]] | None = None,
 ) -> dict[str, Any]:
     """Connect one client per cookie over `processes` processes, probe health, call `trigger` (which returns
     post_id and sent_at), then collect.
 
     `refused` counts the clients that never connected; `dropped` those connected that did not get the post
-    within `wait_s`.
+    within `wait_s`. `server_cpu` (the web processes' CPU seconds by pid, as BenchHost.cpu_seconds gives them),
+    read around the broadcast, splits its CPU time between the server and the clients: here both share the
+    host's cores, and a client's own work delays the arrival it stamps.
     """
     base_url = base_url.rstrip("/")
     processes = max(1, min(processes, len(cookies)))
@@ -159,11 +164,13 @@ def measure(
         connected = sum(h["connected"] for h in held)
         failures = [f for h in held for f in h["failures"]]
         health = _health_probes(base_url, health_probes)
+        server_before = server_cpu() if server_cpu else {}
         sent = trigger()
         post_id, sent_at = int(sent["post_id"]), float(sent["sent_at"])
         for pipe in pipes:
             pipe.send({"post_id": post_id})
         reports = [pipe.recv() for pipe in pipes]
+        server_after = server_cpu() if server_cpu else {}
     finally:
         for child in children:
             child.join(timeout=60)
@@ -171,6 +178,8 @@ def measure(
                 child.kill()
     latencies = [(arrived - sent_at) * 1000 for report in reports for arrived in report["arrivals"]]
     missed = sum(r["missed"] for r in reports)
+    server_s = sum(seconds - server_before.get(pid, 0.0) for pid, seconds in server_after.items())
+    client_s = sum(r["cpu_s"] for r in reports)
     return {
         "clients": len(cookies),
         "client_processes": processes,
@@ -184,8 +193,17 @@ def measure(
         "dropped": missed,
         "disconnected_meanwhile": sum(r["disconnected_meanwhile"] for r in reports),
         "latency_ms": {
+            # The first arrival separates what happens before any client is written to (Celery, the message
+            # queue) from the spread of writing to them all.
+            "first": _round(min(latencies) if latencies else None),
             "p50": _round(statistics.median(latencies) if latencies else None),
             "p99": _round(_percentile(latencies, 0.99)),
             "max": _round(max(latencies) if latencies else None),
+        },
+        # CPU milliseconds per delivered message, from trigger to the last report (pings and health probes
+        # included): the web processes' (None without server_cpu) and the bench's client processes'.
+        "cpu_ms_per_message": {
+            "server": round(server_s * 1000 / len(latencies), 3) if server_cpu and latencies else None,
+            "clients": round(client_s * 1000 / len(latencies), 3) if latencies else None,
         },
     }
