@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 import redis
-from flask import current_app
+from flask import current_app, has_request_context, request
 
 from raindrop_server.extensions import KEY_PREFIX, get_redis, redis_health
 
@@ -54,28 +54,46 @@ def get_many(
         return {}
     if not usable():
         return load(ids)
-    found: dict[int, dict[str, Any]] = {}
-    if prefetched is not None and all(i in prefetched for i in ids):
-        raws: list[str | None] = [prefetched[i] for i in ids]
+    memo = _request_memo()
+    found = {i: memo[key(i)] for i in ids if key(i) in memo}
+    asked = [i for i in ids if i not in found]
+    if not asked:
+        return found
+    if prefetched is not None and all(i in prefetched for i in asked):
+        raws: list[str | None] = [prefetched[i] for i in asked]
     else:
         try:
-            raws = get_redis().mget([key(i) for i in ids])
+            raws = get_redis().mget([key(i) for i in asked])
         except redis.RedisError as error:
             redis_health().failed("reading from MySQL", error)
-            return load(ids)
-    for item_id, raw in zip(ids, raws, strict=True):
+            return {**found, **load(asked)}
+    for item_id, raw in zip(asked, raws, strict=True):
         if raw:
-            found[item_id] = orjson.loads(raw)
-    missing = [i for i in ids if i not in found]
+            found[item_id] = memo[key(item_id)] = orjson.loads(raw)
+    missing = [i for i in asked if i not in found]
     if missing:
         loaded = load(missing)
-        if loaded:
-            _store({key(item_id): value for item_id, value in loaded.items()})
+        put_many({key(item_id): value for item_id, value in loaded.items()})
         found.update(loaded)
     return found
 
 
-def _store(values: dict[str, dict[str, Any]]) -> None:
+def _request_memo() -> dict[str, dict[str, Any]]:
+    """What this request read or wrote through the cache, by key: a logged-in request reads its user's profile
+    for the session check and again for the author of what it returns, and the second read costs no round trip.
+    Scoped to the request (its WSGI environ), not to `g`: an app context may outlive many requests (a test's, a
+    Celery task's), and a memo there would serve what another request has since changed. Outside a request, a
+    fresh dict each call: no memo."""
+    if not has_request_context():
+        return {}
+    return request.environ.setdefault("raindrop.cache_memo", {})
+
+
+def put_many(values: dict[str, dict[str, Any]]) -> None:
+    """Cache these values (key -> JSON-able value) for TTL_SECONDS; a Redis outage only logs."""
+    if not values or not usable():
+        return
+    _request_memo().update(values)
     try:
         pipe = get_redis().pipeline(transaction=False)
         for name, value in values.items():
@@ -87,6 +105,9 @@ def _store(values: dict[str, dict[str, Any]]) -> None:
 
 def invalidate(keys: Iterable[str]) -> None:
     keys = list(keys)
+    memo = _request_memo()
+    for name in keys:
+        memo.pop(name, None)
     if not keys or not enabled():
         return
     try:

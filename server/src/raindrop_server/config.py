@@ -67,6 +67,10 @@ def base_config(
             # Connections dropped by MariaDB's wait_timeout are replaced instead of failing a request.
             "pool_pre_ping": True,
             "pool_recycle": 1800,
+            # No ROLLBACK when a connection goes back to the pool: every use here is through the Flask-SQLAlchemy
+            # session, which ends its transaction itself (commit, or the rollback of session.remove() at teardown),
+            # so the pool's reset was a second round trip on every request that touched the database.
+            "pool_reset_on_return": None,
             # Under gevent one process serves many requests at once, each holding a connection. Every one is kept:
             # an overflow connection is closed on its return, and under load that churn made each request pay
             # for a new connection (PyMySQL builds an SSL context for each, most of a post's CPU time). A request
@@ -97,6 +101,11 @@ def base_config(
             "task_acks_late": False,
             "task_reject_on_worker_lost": True,
             "worker_prefetch_multiplier": 1,
+            # Connections a web process keeps to the broker for publishing. Celery's default of 10 is shared by
+            # every request of a gevent process (dozens at once). A request that finds one free takes it ahead of
+            # those already waiting, and a woken waiter that lost the race waits again at the back, so under load
+            # some requests waited seconds for a connection: most of create-post's tail latency.
+            "broker_pool_limit": 100,
             "broker_connection_retry_on_startup": True,
         },
     }
