@@ -32,8 +32,11 @@ def usable() -> bool:
     return enabled() and redis_health().up()
 
 
+USER_PREFIX = f"{KEY_PREFIX}user:"
+
+
 def user_key(user_id: int) -> str:
-    return f"{KEY_PREFIX}user:{user_id}"
+    return f"{USER_PREFIX}{user_id}"
 
 
 def post_key(post_id: int) -> str:

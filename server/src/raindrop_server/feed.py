@@ -18,5 +18,5 @@ bp = Blueprint("feed", __name__, url_prefix="/api/feed")
 @login_required
 def home_feed() -> dict[str, Any]:
     limit = limit_arg()
-    posts = timeline.page(current_user_id(), decode_cursor(), limit + 1)
-    return posts_page(list(posts), limit, posts)
+    found = timeline.page(current_user_id(), decode_cursor(), limit + 1)
+    return posts_page(list(found.posts), limit, found.posts, found.authors)

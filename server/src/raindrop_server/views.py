@@ -49,8 +49,9 @@ def _load_profiles(ids: list[int]) -> dict[int, dict[str, Any]]:
     }
 
 
-def profiles(ids: list[int]) -> dict[int, dict[str, Any]]:
-    return cache.get_many(list(dict.fromkeys(ids)), cache.user_key, _load_profiles)
+def profiles(ids: list[int], prefetched: dict[int, str | None] | None = None) -> dict[int, dict[str, Any]]:
+    """Profiles by id, through the cache; `prefetched`: see cache.get_many."""
+    return cache.get_many(list(dict.fromkeys(ids)), cache.user_key, _load_profiles, prefetched)
 
 
 def user_lite(profile: dict[str, Any]) -> dict[str, Any]:
@@ -119,9 +120,9 @@ def _load_posts(ids: list[int]) -> dict[int, dict[str, Any]]:
     return {p.id: post_fields(p) for p in rows}
 
 
-def with_authors(posts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def with_authors(posts: list[dict[str, Any]], prefetched: dict[int, str | None] | None = None) -> list[dict[str, Any]]:
     """Cached post fields with author_id replaced by the author's short profile."""
-    authors = profiles([p["author_id"] for p in posts])
+    authors = profiles([p["author_id"] for p in posts], prefetched)
     items = []
     for fields in posts:
         post = dict(fields)
@@ -130,16 +131,26 @@ def with_authors(posts: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return items
 
 
-def posts_json(ids: list[int], prefetched: dict[int, str | None] | None = None) -> list[dict[str, Any]]:
-    """Posts in the order of ids; ids of deleted posts are skipped. `prefetched`: see cache.get_many."""
+def posts_json(
+    ids: list[int],
+    prefetched: dict[int, str | None] | None = None,
+    authors: dict[int, str | None] | None = None,
+) -> list[dict[str, Any]]:
+    """Posts in the order of ids; ids of deleted posts are skipped. `prefetched` (posts) and `authors` (their
+    profiles): see cache.get_many."""
     found = cache.get_many(ids, cache.post_key, _load_posts, prefetched)
-    return with_authors([found[i] for i in ids if i in found])
+    return with_authors([found[i] for i in ids if i in found], authors)
 
 
-def posts_page(ids: list[int], limit: int, prefetched: dict[int, str | None] | None = None) -> dict[str, Any]:
+def posts_page(
+    ids: list[int],
+    limit: int,
+    prefetched: dict[int, str | None] | None = None,
+    authors: dict[int, str | None] | None = None,
+) -> dict[str, Any]:
     """A page from limit + 1 post ids; the cursor follows the ids, so deleted posts never stall paging."""
     result = page([{"id": i} for i in ids], limit)
-    result["items"] = posts_json([item["id"] for item in result["items"]], prefetched)
+    result["items"] = posts_json([item["id"] for item in result["items"]], prefetched, authors)
     return result
 
 
