@@ -144,9 +144,15 @@ def test_highest_rate_steps_up_until_a_step_breaks(monkeypatch):
     found = openloop.highest_rate(
         wrk.Request("http://127.0.0.1:9/"), seconds=1, rates=[10, 25, 50, 100], log=messages.append
     )
-    assert asked == [10, 25, 50]
+    # The warm-up first (at WARMUP_RATE), unrecorded; then the steps until one breaks.
+    assert asked == [openloop.WARMUP_RATE, 10, 25, 50]
     assert found["max_rate_p99_under_100ms"] == 25 and [s["rate"] for s in found["steps"]] == [10, 25, 50]
-    assert messages[-1] == "  open loop 50/s: achieved 50/s, p99 1.0 ms, 0 failed -> broke"
+    assert messages == [
+        "  open loop warm-up 50/s (not recorded): p99 1.0 ms, 0 failed",
+        "  open loop 10/s: achieved 10/s, p99 1.0 ms, 0 failed -> ok",
+        "  open loop 25/s: achieved 25/s, p99 1.0 ms, 0 failed -> ok",
+        "  open loop 50/s: achieved 50/s, p99 1.0 ms, 0 failed -> broke",
+    ]
 
 
 @dataclass(frozen=True)
