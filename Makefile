@@ -74,13 +74,13 @@ test: lint test-infra test-toolchain test-templates test-deploy test-server test
 bench-pulumi: setup ## time the mocked Pulumi program (target < 3 s)
 	$(PY) bench/pulumi_graph.py
 
-bench: setup ## the benchmarks on a sandbox host (made or reused): bench/results/latest.{json,md}, latency.png
+bench: setup client/node_modules/.installed ## the benchmarks on a sandbox host (made or reused): bench/results/latest.{json,md}, latency.png
 	$(PY) -m bench $(BENCH_ARGS)
 
 chaos: setup ## the fault suite on the sandbox host; fails when a target is missed
 	$(PY) -m bench.chaos $(CHAOS_ARGS)
 
-test-bench-smoke: setup ## a short run of both, so they cannot rot (root); the open loop's h2load on loopback
+test-bench-smoke: setup client/node_modules/.installed ## a short run of both, so they cannot rot (root); the open loop's h2load on loopback
 	$(PYTEST) -q tests/test_bench_openloop.py tests/test_bench_smoke.py
 
 sandbox: setup ## a local Debian 12 host deployed end to end (root); last line: JSON with url, admin_url, ssh, key…

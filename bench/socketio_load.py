@@ -1,5 +1,5 @@
-"""Many concurrent Socket.IO clients (python-socketio's asyncio client, websocket transport only) spread over
-several client processes, then the time one broadcast takes to reach them all.
+"""Many concurrent Socket.IO clients (the official socket.io-client on Node, websocket transport only) spread
+over several client processes, then the time one broadcast takes to reach them all.
 
 Each client logs in with its own session cookie, so the server puts it in its own room `user:{id}`; the
 broadcast is a post by a user they all follow, fanned out by Celery as the API does it, so it travels
@@ -7,28 +7,35 @@ Celery → Redis message queue → gunicorn → every websocket. The host stamps
 to Celery (`sent_at`); the clients stamp arrival. Both clocks are this machine's kernel clock (the
 sandbox is a namespace on it), so the difference is the delivery time.
 
-One asyncio process holds a few thousand sockets at most before its own event loop is the bottleneck, so the
-clients are split over `processes` processes. The parent waits until every process has connected its share,
-probes /api/health while they are all held, triggers the broadcast, and collects each process's arrivals.
+The clients are split over `processes` Node processes (bench/socketio_clients.mjs, which says why Node). The
+parent waits until every process has connected its share, probes /api/health while they are all held, triggers
+the broadcast, collects each process's arrivals, and probes /api/health again while they all leave.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import multiprocessing
+import json
 import resource
+import shutil
 import statistics
+import subprocess
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
-from multiprocessing.connection import Connection
+from pathlib import Path
 from typing import Any
 
 CONNECT_CONCURRENCY = 50  # per client process
 HEALTH_PROBES = 30
 DEFAULT_PROCESSES = 4
+CLIENTS_SCRIPT = Path(__file__).with_name("socketio_clients.mjs")
+# Where the script takes socket.io-client from: the Angular client's own install (make client/node_modules/.installed).
+CLIENT_PACKAGE = Path(__file__).resolve().parent.parent / "client" / "node_modules" / "socket.io-client"
+
+
+class ClientProcessError(RuntimeError):
+    """A client process could not start, or ended without its report."""
 
 
 def _percentile(values: list[float], fraction: float) -> float | None:
@@ -45,61 +52,30 @@ def raise_fd_limit(needed: int) -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, max(needed, soft)), hard))
 
 
-async def _hold(base_url: str, cookies: list[str], pipe: Connection, wait_s: float) -> None:
-    import socketio
-
-    arrivals: list[dict[int, float]] = [{} for _ in cookies]
-    disconnected: set[int] = set()
-    gate = asyncio.Semaphore(CONNECT_CONCURRENCY)
-
-    async def open_client(index: int, cookie: str) -> Any:
-        client = socketio.AsyncClient(reconnection=False, handle_sigint=False)
-
-        @client.on("feed:new")
-        async def on_post(post: dict[str, Any]) -> None:
-            arrivals[index].setdefault(int(post["id"]), time.time())
-
-        @client.on("disconnect")
-        async def on_disconnect(*_reason: object) -> None:
-            disconnected.add(index)
-
-        async with gate:
-            await client.connect(base_url, headers={"Cookie": cookie}, transports=["websocket"], wait_timeout=30)
-        return client
-
-    opened = await asyncio.gather(*(open_client(i, c) for i, c in enumerate(cookies)), return_exceptions=True)
-    clients = {i: c for i, c in enumerate(opened) if not isinstance(c, BaseException)}
-    failures = [f"{type(e).__name__}: {e}" for e in opened if isinstance(e, BaseException)]
-    pipe.send({"connected": len(clients), "failures": failures})
-    cpu_before = time.process_time()
-    # Wait for the parent's go (the broadcast was triggered) without blocking the event loop.
-    message = await asyncio.to_thread(pipe.recv)
-    post_id = int(message["post_id"])
-    deadline = time.monotonic() + wait_s
-    while time.monotonic() < deadline:
-        if all(post_id in arrivals[i] for i in clients if i not in disconnected):
-            break
-        await asyncio.sleep(0.05)
-    received = {i: arrivals[i][post_id] for i in clients if post_id in arrivals[i]}
-    missed = [i for i in clients if post_id not in arrivals[i]]
-    pipe.send(
-        {
-            "arrivals": list(received.values()),
-            "missed": len(missed),
-            "disconnected_meanwhile": len(disconnected),
-            "cpu_s": time.process_time() - cpu_before,
-        }
-    )
-    with contextlib.suppress(Exception):
-        await asyncio.gather(*(c.disconnect() for c in clients.values()), return_exceptions=True)
+def _start_clients(base_url: str, cookies: list[str], wait_s: float) -> subprocess.Popen[str]:
+    node = shutil.which("node")
+    if node is None:
+        raise ClientProcessError("node is not on PATH: the Socket.IO clients run on Node (bench/socketio_clients.mjs)")
+    if not CLIENT_PACKAGE.is_dir():
+        raise ClientProcessError(f"{CLIENT_PACKAGE} is missing: run `make client/node_modules/.installed`")
+    process = subprocess.Popen([node, str(CLIENTS_SCRIPT)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    settings = {"base_url": base_url, "cookies": cookies, "connect_concurrency": CONNECT_CONCURRENCY, "wait_s": wait_s}
+    _tell(process, settings)
+    return process
 
 
-def _child(base_url: str, cookies: list[str], pipe: Connection, wait_s: float) -> None:
-    raise_fd_limit(len(cookies) + 256)
-    try:
-        asyncio.run(_hold(base_url, cookies, pipe, wait_s))
-    finally:
-        pipe.close()
+def _tell(process: subprocess.Popen[str], message: dict[str, Any]) -> None:
+    assert process.stdin is not None
+    process.stdin.write(json.dumps(message) + "\n")
+    process.stdin.flush()
+
+
+def _hear(process: subprocess.Popen[str]) -> dict[str, Any]:
+    assert process.stdout is not None
+    line = process.stdout.readline()
+    if not line:
+        raise ClientProcessError(f"client process {process.pid} ended (exit {process.wait()}) without its report")
+    return json.loads(line)
 
 
 def _health_probes(base_url: str, count: int) -> dict[str, Any]:
@@ -148,18 +124,12 @@ def measure(
     base_url = base_url.rstrip("/")
     processes = max(1, min(processes, len(cookies)))
     shares = [cookies[n::processes] for n in range(processes)]
-    context = multiprocessing.get_context("spawn")  # no threads or sockets of this process in the children
-    pipes, children = [], []
+    raise_fd_limit(len(cookies) // processes + 256)  # the client processes inherit it
+    children: list[subprocess.Popen[str]] = []
     started = time.monotonic()
-    for share in shares:
-        ours, theirs = context.Pipe()
-        child = context.Process(target=_child, args=(base_url, share, theirs, wait_s), daemon=True)
-        child.start()
-        theirs.close()
-        pipes.append(ours)
-        children.append(child)
     try:
-        held = [pipe.recv() for pipe in pipes]
+        children.extend(_start_clients(base_url, share, wait_s) for share in shares)
+        held = [_hear(child) for child in children]
         connect_seconds = time.monotonic() - started
         connected = sum(h["connected"] for h in held)
         failures = [f for h in held for f in h["failures"]]
@@ -167,15 +137,21 @@ def measure(
         server_before = server_cpu() if server_cpu else {}
         sent = trigger()
         post_id, sent_at = int(sent["post_id"]), float(sent["sent_at"])
-        for pipe in pipes:
-            pipe.send({"post_id": post_id})
-        reports = [pipe.recv() for pipe in pipes]
+        for child in children:
+            _tell(child, {"post_id": post_id})
+        reports = [_hear(child) for child in children]
         server_after = server_cpu() if server_cpu else {}
     finally:
         for child in children:
-            child.join(timeout=60)
-            if child.is_alive():
+            try:
+                child.stdin.close()  # a client process exits at the end of its input, report or not
+                child.wait(timeout=60)
+            except subprocess.TimeoutExpired:
                 child.kill()
+                child.wait()
+    # Every client has just left: the server is handling thousands of disconnects at once (a disconnect that
+    # scanned every room stalled each process for seconds), and the site should still answer meanwhile.
+    leaving = _health_probes(base_url, health_probes)
     latencies = [(arrived - sent_at) * 1000 for report in reports for arrived in report["arrivals"]]
     missed = sum(r["missed"] for r in reports)
     server_s = sum(seconds - server_before.get(pid, 0.0) for pid, seconds in server_after.items())
@@ -189,6 +165,7 @@ def measure(
         "connect_seconds": round(connect_seconds, 2),
         "connect_rate_per_s": round(connected / connect_seconds, 1) if connect_seconds else None,
         "health_while_held": health,
+        "health_while_leaving": leaving,
         "received": len(latencies),
         "dropped": missed,
         "disconnected_meanwhile": sum(r["disconnected_meanwhile"] for r in reports),

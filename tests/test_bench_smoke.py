@@ -127,6 +127,7 @@ def test_short_bench_and_chaos_on_a_sandbox_host(tmp_path):
     sio = data["socketio"]
     assert (sio["clients"], sio["client_processes"], sio["connected"], sio["refused"]) == (10, 2, 10, 0)
     assert (sio["received"], sio["dropped"], sio["health_while_held"]["failed"]) == (10, 0, 0)
+    assert (sio["health_while_leaving"]["probes"], sio["health_while_leaving"]["failed"]) == (30, 0)
     failover = data["failover"]
     # nginx passes what the killed process held, and every new request, to the others: nothing fails.
     assert failover["killed_pids"] >= 1 and failover["restarted_after_s"] is not None

@@ -7,6 +7,7 @@ on PATH. tar, flock, python3 -m venv and pip --no-index are the real ones.
 
 from __future__ import annotations
 
+import dataclasses
 import fcntl
 import hashlib
 import shutil
@@ -98,6 +99,7 @@ def test_prelude_is_the_host_variables_then_the_shared_shell_file():
         "SECRETS_FILE=/etc/raindrop/secrets.env\n"
         "STAGED=/etc/raindrop/staged\n"
         "ENV_FILE=/etc/raindrop/raindrop.env\n"
+        "GUNICORN_CONFIG=/etc/raindrop/gunicorn.conf.py\n"
         "WEB_PROGRAMS=('raindrop-web:*')\n"
         "WORKER_PROGRAMS=('raindrop-celery:*')\n"
         "HEALTH_URL=http://127.0.0.1:80/api/health\n"
@@ -666,7 +668,11 @@ def test_first_deploy_builds_venv_migrates_and_goes_live(host, releases):
     migrated = host.migrations.read_text()
     assert f"db upgrade user=root db=mysql+pymysql://raindrop:{SECRETS['db_password']}@" in migrated
     calls = host.log.read_text()
-    assert "supervisorctl restart raindrop-web:raindrop-web-10000" in calls  # new venv: full restart
+    # A new venv: a full restart, and the process answers on its own port before the next one is stopped.
+    assert [line for line in calls.splitlines() if "raindrop-web-" in line or "127.0.0.1:10000" in line] == [
+        "supervisorctl restart raindrop-web:raindrop-web-10000",
+        "curl -fsS -o /dev/null --max-time 5 http://127.0.0.1:10000/api/health",
+    ]
     assert "supervisorctl restart raindrop-celery:*" in calls
     assert "nginx -t -q" in calls
     assert (host.root / "bin" / "raindrop-rollback").stat().st_mode & 0o111
@@ -776,6 +782,28 @@ def test_a_changed_env_file_redeploys_and_restarts_instead_of_hup(host, releases
     assert "supervisorctl restart raindrop-web:raindrop-web-10000" in calls
     assert "signal HUP" not in calls
     assert (host.root / "etc" / "raindrop.env").read_text() == "RAINDROP_FEED_CACHE=0\n"
+
+
+def test_a_changed_gunicorn_config_redeploys_and_restarts_instead_of_hup(host, releases):
+    """A HUP would run the new gunicorn.conf.py's master-side part (gevent's patching, the preloaded libraries)
+    inside a master that is already serving: a changed one restarts each process instead."""
+    conf = host.root / "conf" / "gunicorn.conf.py"
+    live = host.config
+    host.config = dataclasses.replace(
+        live, gunicorn_config_file=str(conf), app_files=(*live.app_files, HostFile(str(conf), "workers = 1\n"))
+    )
+    try:
+        result = host.deploy(releases["D"])  # the live bundle: only gunicorn.conf.py differs
+    finally:
+        host.config = live
+    assert "wrote <root>/conf/gunicorn.conf.py" in logged(host, result.stdout)
+    assert "reloaded (restart)" in logged(host, result.stdout)
+    calls = host.log.read_text()
+    assert [line for line in calls.splitlines() if "raindrop-web-" in line or "127.0.0.1:10000" in line] == [
+        "supervisorctl restart raindrop-web:raindrop-web-10000",
+        "curl -fsS -o /dev/null --max-time 5 http://127.0.0.1:10000/api/health",
+    ]
+    assert "signal HUP" not in calls
 
 
 def test_migrations_run_only_when_they_differ_from_the_live_release(tmp_path):

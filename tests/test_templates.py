@@ -965,7 +965,14 @@ STUB_WSGI = """from gevent import monkey
 
 monkey.patch_all()
 
+import os  # noqa: E402
+import pathlib  # noqa: E402
+
+import preload_probe  # noqa: E402, F401
+
 RELEASE = {release!r}
+with (pathlib.Path(__file__).parent / "wsgi.pids").open("a") as pids:
+    pids.write(f"{{os.getpid()}}\\n")
 
 
 def app(environ, start_response):
@@ -978,13 +985,34 @@ def app(environ, start_response):
 """
 
 
+# A stand-in third-party library: it records which processes imported it.
+PRELOAD_PROBE = """import os
+import pathlib
+
+with (pathlib.Path(__file__).parent / "preload_probe.pids").open("a") as pids:
+    pids.write(f"{os.getpid()}\\n")
+"""
+
+
 def make_release(root: Path, name: str) -> Path:
-    """A release whose lib/ holds a stand-in raindrop_server.wsgi that answers with the release's name."""
+    """A release whose lib/ holds a stand-in raindrop_server.wsgi that answers with the release's name.
+
+    Its modules import the stand-in library `preload_probe` (from the venv's place, `deps/`) and, in a module
+    nothing uses, a library that is not installed.
+    """
     package = root / "releases" / name / "lib" / "raindrop_server"
     package.mkdir(parents=True)
     (package / "__init__.py").write_text("")
     (package / "wsgi.py").write_text(STUB_WSGI.format(release=name))
+    (package / "unused.py").write_text("import raindrop_not_installed  # noqa: F401\n")
+    deps = root / "deps"
+    deps.mkdir(exist_ok=True)
+    (deps / "preload_probe.py").write_text(PRELOAD_PROBE)
     return package.parent.parent
+
+
+def pids_in(path: Path) -> list[int]:
+    return [int(line) for line in path.read_text().split()] if path.exists() else []
 
 
 def switch_current(root: Path, release: Path) -> None:
@@ -1022,7 +1050,11 @@ def gunicorn(world_dir) -> Iterator[dict]:
     log_path = world_dir / "gunicorn.log"
     with log_path.open("w") as log:
         proc = subprocess.Popen(
-            [str(VENV_BIN / "gunicorn"), "--config", str(conf)], cwd=world_dir, stdout=log, stderr=subprocess.STDOUT
+            [str(VENV_BIN / "gunicorn"), "--config", str(conf)],
+            cwd=world_dir,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "PYTHONPATH": str(world_dir / "deps")},
         )
         try:
             assert wait_until(lambda: http_body(port), "gunicorn serving") == b"r1"
@@ -1040,7 +1072,7 @@ def test_gunicorn_check_config_accepts_the_rendered_file(gunicorn):
         "--config",
         gunicorn["conf"],
         cwd=gunicorn["root"],
-        env={**os.environ, "PYTHONPATH": str(gunicorn["root"] / "current" / "lib")},
+        env={**os.environ, "PYTHONPATH": f"{gunicorn['root'] / 'current' / 'lib'}:{gunicorn['root'] / 'deps'}"},
     )
     assert check.returncode == 0, check.stderr
     log = gunicorn["log"].read_text()
@@ -1048,11 +1080,33 @@ def test_gunicorn_check_config_accepts_the_rendered_file(gunicorn):
     assert f"Listening at: http://127.0.0.1:{gunicorn['port']}" in log
 
 
+def test_gunicorn_master_preloads_the_libraries_before_it_listens_and_never_the_app(gunicorn):
+    """A restarted process should keep its port closed while the slow imports run (nginx then goes elsewhere at
+    once): the master runs the app's third-party imports before it binds; the app itself loads in the worker."""
+    master = gunicorn["proc"].pid
+    release = gunicorn["releases"]["r1"] / "lib" / "raindrop_server"
+    [worker] = pids_in(release / "wsgi.pids")
+    assert worker != master
+    # The master imported the library; the worker found it already loaded (forked), so only the master wrote.
+    assert pids_in(gunicorn["root"] / "deps" / "preload_probe.pids") == [master]
+    lines = gunicorn["log"].read_text().splitlines()
+    preloaded = [i for i, line in enumerate(lines) if line.startswith("raindrop: the master preloaded")]
+    listening = [i for i, line in enumerate(lines) if "Listening at:" in line]
+    assert len(preloaded) == 1 and len(listening) == 1 and preloaded[0] < listening[0], lines
+    # gevent's and the probe's import run; the uninstalled one fails without stopping the master.
+    assert re.fullmatch(
+        r"raindrop: the master preloaded 4 import statements of raindrop_server \(1 failed\) in \d+\.\d\d s",
+        lines[preloaded[0]],
+    ), lines[preloaded[0]]
+
+
 def test_gunicorn_reloads_the_new_release_on_hup(gunicorn):
     """chdir and pythonpath go through the `current` symlink, so a HUP serves the release it points to now."""
     switch_current(gunicorn["root"], gunicorn["releases"]["r2"])
     gunicorn["proc"].send_signal(signal.SIGHUP)
     assert wait_until(lambda: http_body(gunicorn["port"]) == b"r2", "gunicorn serving r2 after HUP")
+    # The new worker imported the new release's code itself, in a process other than the master.
+    assert pids_in(gunicorn["releases"]["r2"] / "lib" / "raindrop_server" / "wsgi.pids")[0] != gunicorn["proc"].pid
 
 
 def test_websocket_reaches_gunicorn_through_nginx(gunicorn):

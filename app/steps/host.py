@@ -73,6 +73,7 @@ def layout_settings(variables: Mapping[str, Any]) -> dict[str, Any]:
         "etc_dir": str(PurePosixPath(env_file).parent),
         "log_dir": variables["raindrop_log_dir"],
         "env_file": env_file,
+        "gunicorn_config_file": str(variables["raindrop_gunicorn_config_file"]),
         "db_name": variables["raindrop_db_name"],
         "db_user": variables["raindrop_db_user"],
         "health_url": f"http://{listen}:{variables['raindrop_http_port']}{HEALTH_PATH}",
@@ -98,6 +99,8 @@ class HostConfig:
     etc_dir: str = field(kw_only=True)
     log_dir: str = field(kw_only=True)
     env_file: str = field(kw_only=True)
+    # config/gunicorn.conf.py.j2 rendered: a change to it restarts gunicorn instead of HUPing it (common.sh)
+    gunicorn_config_file: str = field(kw_only=True)
     # where deploy installs raindrop-rollback and provision raindrop-backup / raindrop-restore
     bin_dir: str = field(kw_only=True)
     lib_dir: str = "/usr/local/lib/raindrop"  # the backup's OSS uploader (app/backup_oss.py)
@@ -156,8 +159,8 @@ class HostConfig:
                 raise ValueError(f"{name} {getattr(self, name)!r} must be a short lowercase identifier")
         if self.tls_mode not in TLS_MODES:
             raise ValueError(f"tls_mode {self.tls_mode!r} is not one of {', '.join(TLS_MODES)}")
-        for name in ("base_dir", "etc_dir", "log_dir", "env_file", "bin_dir", "lib_dir", "backup_conf",
-                     "supervisord_pidfile", "tls_conf"):
+        for name in ("base_dir", "etc_dir", "log_dir", "env_file", "gunicorn_config_file", "bin_dir", "lib_dir",
+                     "backup_conf", "supervisord_pidfile", "tls_conf"):
             if not re.fullmatch(r"/[A-Za-z0-9_./-]+", getattr(self, name)):
                 raise ValueError(f"{name} {getattr(self, name)!r} must be an absolute path of plain characters")
         for name in ("apt_mirror", "apt_security_mirror", "apt_proxy"):

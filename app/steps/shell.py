@@ -56,6 +56,7 @@ def prelude(config: HostConfig) -> str:
         f"SECRETS_FILE={q(config.secrets_file)}",
         f"STAGED={q(config.staged_dir)}",
         f"ENV_FILE={q(config.env_file)}",
+        f"GUNICORN_CONFIG={q(config.gunicorn_config_file)}",
         f"WEB_PROGRAMS=({' '.join(q(p) for p in config.web_programs)})",
         f"WORKER_PROGRAMS=({' '.join(q(p) for p in config.worker_programs)})",
         f"HEALTH_URL={q(config.health_url)}",

@@ -102,21 +102,24 @@ switch_to() {
   log "current -> $1"
 }
 # reload_app OLD_VENV: load the current release into the running services, gracefully.
-# gunicorn gets HUP (new workers on the same socket: no request is refused); a full restart only
-# when the venv or the env file changed, since HUP keeps the master's interpreter and environment.
+# gunicorn gets HUP (new workers on the same socket: no request is refused); a full restart, one process
+# after another, only when the venv, the env file or gunicorn.conf.py changed: HUP keeps the master's
+# interpreter and environment, and the master-side part of gunicorn.conf.py (gevent's patching and the
+# libraries it imports) belongs before the master listens, not into one that is already serving.
 # celery restarts (warm shutdown within its stopwaitsecs) in the background. nginx reloads only a
 # config that passes nginx -t.
 reload_app() {
   local how=hup group name state
   [ "${1:-}" = "$(deps_of "$CURRENT")" ] || how=restart
   [[ " ${CHANGED[*]} " != *" $ENV_FILE "* ]] || how=restart
+  [[ " ${CHANGED[*]} " != *" $GUNICORN_CONFIG "* ]] || how=restart
   ensure_supervisor
   supervisorctl reread >/dev/null || return 1
   supervisorctl update || return 1
   for group in "${WEB_PROGRAMS[@]}"; do
     while read -r name state _; do
       case "$state" in
-        RUNNING) if [ "$how" = restart ]; then supervisorctl restart "$name" || return 1; else hup_gunicorn "$name" || return 1; fi ;;
+        RUNNING) if [ "$how" = restart ]; then restart_gunicorn "$name" || return 1; else hup_gunicorn "$name" || return 1; fi ;;
         STARTING) ;;
         *) supervisorctl start "$name" || return 1 ;;
       esac
@@ -147,6 +150,20 @@ hup_gunicorn() {
     sleep 0.1
   done
   log "the old gunicorn workers of $1 still listen 30 s after HUP"
+  return 1
+}
+# restart_gunicorn PROGRAM: restart it, then wait until it answers on its own port, so that the next
+# process is not stopped while this one still boots (its master imports the app's libraries before it
+# listens; nginx sends their requests elsewhere meanwhile). supervisor names each process after its port
+# (config/supervisor.conf.j2: raindrop-web-<port>).
+restart_gunicorn() {
+  local port=${1##*-}
+  supervisorctl restart "$1" || return 1
+  for _ in $(seq 300); do
+    curl -fsS -o /dev/null --max-time 5 "http://127.0.0.1:$port/api/health" && return 0
+    sleep 0.1
+  done
+  log "$1 does not answer on 127.0.0.1:$port 30 s after its restart"
   return 1
 }
 # wait_workers: the background worker restarts of reload_app all succeeded.

@@ -27,6 +27,7 @@ from raindrop_server import (
 from raindrop_server.celery_app import celery_init_app
 from raindrop_server.config import config_from_env
 from raindrop_server.extensions import db, init_redis, migrate, socketio
+from raindrop_server.socketio_manager import RoomIndexedRedisManager
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
@@ -46,8 +47,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     # gunicorn process (long-polling would need every request of a session on the process that opened it).
     socketio.init_app(
         app,
-        message_queue=app.config["REDIS_URL"],
-        channel=app.config["SOCKETIO_CHANNEL"],
+        client_manager=RoomIndexedRedisManager(app.config["REDIS_URL"], channel=app.config["SOCKETIO_CHANNEL"]),
         transports=["websocket"],
     )
     # gunicorn listens on localhost behind nginx: one proxy hop supplies the client address (rate
