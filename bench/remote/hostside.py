@@ -25,6 +25,7 @@ import sqlalchemy as sa
 from raindrop_server import create_app
 from raindrop_server.extensions import db
 from raindrop_server.models import Follow, Post, User
+from raindrop_server.sessions import SIGNED_AT_KEY
 from raindrop_server.tasks import fan_out_post
 from raindrop_server.text import render_markdown
 
@@ -39,7 +40,8 @@ def emit(result: dict[str, Any]) -> None:
 
 def cookie(app: Any, user_id: int) -> str:
     """The Cookie header value a login for this user sets."""
-    value = app.session_interface.get_signing_serializer(app).dumps({"user_id": user_id, "_permanent": True})
+    session = {"user_id": user_id, "_permanent": True, SIGNED_AT_KEY: int(time.time())}
+    value = app.session_interface.get_signing_serializer(app).dumps(session)
     return f"{app.config['SESSION_COOKIE_NAME']}={value}"
 
 

@@ -27,6 +27,7 @@ from raindrop_server import (
 from raindrop_server.celery_app import celery_init_app
 from raindrop_server.config import config_from_env
 from raindrop_server.extensions import db, init_redis, migrate, socketio
+from raindrop_server.sessions import HourlyRefreshSessionInterface
 from raindrop_server.socketio_manager import RoomIndexedRedisManager
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
@@ -38,6 +39,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.config.update(config_from_env() if config is None else config)
     jsonio.init_app(app)
     db.init_app(app)
+    app.session_interface = HourlyRefreshSessionInterface()
     migrate.init_app(app, db, directory=str(MIGRATIONS_DIR))
     init_redis(app)
     timeline.init_app(app)
