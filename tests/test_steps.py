@@ -637,6 +637,18 @@ def switched_and_healthy(host: Host, release: str, how: str) -> list[str]:
             f"healthy: {host.config.health_url}"]
 
 
+# A restart of the one web process, then its own port's health check before anything else is stopped.
+RESTART_OF_ONE_WEB_PROCESS = [
+    "supervisorctl restart raindrop-web:raindrop-web-10000",
+    "curl -fs -o /dev/null --max-time 5 http://127.0.0.1:10000/api/health",
+]
+
+
+def web_restart_calls(calls: str) -> list[str]:
+    """The recorded calls that touch a web process or its port, in order."""
+    return [line for line in calls.splitlines() if "raindrop-web-" in line or "127.0.0.1:10000" in line]
+
+
 def note(host: Host) -> str:
     return (host.current / "lib" / "raindrop_server" / "__init__.py").read_text()
 
@@ -669,10 +681,7 @@ def test_first_deploy_builds_venv_migrates_and_goes_live(host, releases):
     assert f"db upgrade user=root db=mysql+pymysql://raindrop:{SECRETS['db_password']}@" in migrated
     calls = host.log.read_text()
     # A new venv: a full restart, and the process answers on its own port before the next one is stopped.
-    assert [line for line in calls.splitlines() if "raindrop-web-" in line or "127.0.0.1:10000" in line] == [
-        "supervisorctl restart raindrop-web:raindrop-web-10000",
-        "curl -fsS -o /dev/null --max-time 5 http://127.0.0.1:10000/api/health",
-    ]
+    assert web_restart_calls(calls) == RESTART_OF_ONE_WEB_PROCESS
     assert "supervisorctl restart raindrop-celery:*" in calls
     assert "nginx -t -q" in calls
     assert (host.root / "bin" / "raindrop-rollback").stat().st_mode & 0o111
@@ -799,10 +808,7 @@ def test_a_changed_gunicorn_config_redeploys_and_restarts_instead_of_hup(host, r
     assert "wrote <root>/conf/gunicorn.conf.py" in logged(host, result.stdout)
     assert "reloaded (restart)" in logged(host, result.stdout)
     calls = host.log.read_text()
-    assert [line for line in calls.splitlines() if "raindrop-web-" in line or "127.0.0.1:10000" in line] == [
-        "supervisorctl restart raindrop-web:raindrop-web-10000",
-        "curl -fsS -o /dev/null --max-time 5 http://127.0.0.1:10000/api/health",
-    ]
+    assert web_restart_calls(calls) == RESTART_OF_ONE_WEB_PROCESS
     assert "signal HUP" not in calls
 
 

@@ -155,12 +155,12 @@ hup_gunicorn() {
 # restart_gunicorn PROGRAM: restart it, then wait until it answers on its own port, so that the next
 # process is not stopped while this one still boots (its master imports the app's libraries before it
 # listens; nginx sends their requests elsewhere meanwhile). supervisor names each process after its port
-# (config/supervisor.conf.j2: raindrop-web-<port>).
+# (config/supervisor.conf.j2: raindrop-web-<port>). The first tries are refused by design, so curl stays quiet.
 restart_gunicorn() {
   local port=${1##*-}
   supervisorctl restart "$1" || return 1
   for _ in $(seq 300); do
-    curl -fsS -o /dev/null --max-time 5 "http://127.0.0.1:$port/api/health" && return 0
+    curl -fs -o /dev/null --max-time 5 "http://127.0.0.1:$port/api/health" && return 0
     sleep 0.1
   done
   log "$1 does not answer on 127.0.0.1:$port 30 s after its restart"
