@@ -965,6 +965,7 @@ STUB_WSGI = """from gevent import monkey
 
 monkey.patch_all()
 
+import gc  # noqa: E402
 import os  # noqa: E402
 import pathlib  # noqa: E402
 
@@ -981,6 +982,8 @@ def app(environ, start_response):
         websocket.send(RELEASE + ":" + websocket.receive())
         return []
     start_response("200 OK", [("Content-Type", "text/plain")])
+    if environ["PATH_INFO"] == "/gc":  # how many objects are frozen, and whether this function is one of them
+        return [f"{{gc.get_freeze_count()}} {{not any(o is app for o in gc.get_objects())}}".encode()]
     return [RELEASE.encode()]
 """
 
@@ -1093,11 +1096,24 @@ def test_gunicorn_master_preloads_the_libraries_before_it_listens_and_never_the_
     preloaded = [i for i, line in enumerate(lines) if line.startswith("raindrop: the master preloaded")]
     listening = [i for i, line in enumerate(lines) if "Listening at:" in line]
     assert len(preloaded) == 1 and len(listening) == 1 and preloaded[0] < listening[0], lines
-    # gevent's and the probe's import run; the uninstalled one fails without stopping the master.
+    # gevent's, the standard library's and the probe's imports run; the uninstalled one fails, and the master starts.
     assert re.fullmatch(
-        r"raindrop: the master preloaded 4 import statements of raindrop_server \(1 failed\) in \d+\.\d\d s",
+        r"raindrop: the master preloaded 5 import statements of raindrop_server \(1 failed\) in \d+\.\d\d s",
         lines[preloaded[0]],
     ), lines[preloaded[0]]
+
+
+def test_gunicorn_worker_freezes_the_loaded_app_out_of_the_collector(gunicorn):
+    """A full collection should not walk the app's own objects (modules, functions), which are never garbage: the
+    worker freezes them once the app is loaded, and says how many."""
+    frozen, app_frozen = http_body(gunicorn["port"], "/gc").decode().split()
+    # gc.get_objects() lists what the collector walks: the app's function is not among them.
+    assert int(frozen) > 1000 and app_frozen == "True"
+    lines = gunicorn["log"].read_text().splitlines()
+    froze = [line for line in lines if "raindrop: the worker froze" in line]
+    assert len(froze) == 1 and froze[0].endswith(
+        f"raindrop: the worker froze {frozen} objects of the loaded app out of the collector"
+    ), froze
 
 
 def test_gunicorn_reloads_the_new_release_on_hup(gunicorn):
@@ -1107,6 +1123,8 @@ def test_gunicorn_reloads_the_new_release_on_hup(gunicorn):
     assert wait_until(lambda: http_body(gunicorn["port"]) == b"r2", "gunicorn serving r2 after HUP")
     # The new worker imported the new release's code itself, in a process other than the master.
     assert pids_in(gunicorn["releases"]["r2"] / "lib" / "raindrop_server" / "wsgi.pids")[0] != gunicorn["proc"].pid
+    # ... and froze its own app, as the first worker did.
+    assert http_body(gunicorn["port"], "/gc").decode().split()[1] == "True"
 
 
 def test_websocket_reaches_gunicorn_through_nginx(gunicorn):
