@@ -9,6 +9,8 @@ packages=(
   mariadb-server redis-server
   # config templates are validated by the real programs
   nginx supervisor logrotate
+  # the certbot drop-in is checked against Debian's own certbot.service (systemd-analyze verify)
+  certbot
   # client unit and end-to-end tests (Debian's browser; nothing downloads one)
   chromium chromium-driver
   # the local sandbox host: debootstrap, booted by systemd-nspawn in its own netns, apt through tinyproxy;
