@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from urllib.parse import urlsplit
 
 import redis
 from flask import Flask, current_app
@@ -11,8 +12,11 @@ from flask_migrate import Migrate
 from flask_socketio import SocketIO
 from flask_sqlalchemy import SQLAlchemy
 from redis.backoff import NoBackoff
+from redis.maint_notifications import MaintNotificationsConfig
 from redis.retry import Retry
 from sqlalchemy.orm import DeclarativeBase
+
+from raindrop_server.redis_connection import HublessCheckConnection
 
 
 class Base(DeclarativeBase):
@@ -54,6 +58,12 @@ class RedisHealth:
         self.down_until = time.monotonic() + REDIS_RETRY_AFTER_SECONDS
 
 
+def _connection_class(url: str) -> dict[str, type]:
+    # Only for redis:// URLs: a connection_class given to from_url wins over the one it picks for unix:// and
+    # rediss:// (redis-py 8.1), and those must keep theirs.
+    return {"connection_class": HublessCheckConnection} if urlsplit(url).scheme == "redis" else {}
+
+
 def init_redis(app: Flask) -> None:
     # Short timeouts: a Redis that stopped answering should fail over to MySQL (or fail the health check), not
     # hang the request. No retries: a refused connection is an outage, and the callers fall back at once.
@@ -67,6 +77,11 @@ def init_redis(app: Flask) -> None:
         socket_connect_timeout=3,
         socket_timeout=5,
         retry=Retry(NoBackoff(), 0),
+        # Maintenance notifications are a Redis Enterprise/Cloud feature (the server announcing a failover); while
+        # they are on ("auto", redis-py 8's default) the pool ignores what its checkout check finds, and would hand
+        # out a connection holding another command's unread reply.
+        maint_notifications_config=MaintNotificationsConfig(enabled=False),
+        **_connection_class(app.config["REDIS_URL"]),
     )
     app.extensions["redis"] = redis.Redis(connection_pool=pool)
     app.extensions["redis_health"] = RedisHealth()
