@@ -1,5 +1,6 @@
 import subprocess
 import sys
+import time
 
 import sqlalchemy as sa
 from raindrop_server import dbpool
@@ -58,3 +59,46 @@ def test_the_gunicorn_entry_point_fills_the_pool_in_the_background(test_env):
     result = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True)
     # Nothing was opened while the module was imported; the greenlet then filled the pool.
     assert result.stdout.split() == ["0", "3", "3"], result.stderr
+
+
+def _server_thread(connection: sa.Connection) -> int:
+    return connection.execute(sa.text("SELECT CONNECTION_ID()")).scalar_one()
+
+
+def test_a_connection_back_moments_ago_is_used_without_a_ping_and_an_idle_one_is_pinged(test_env, monkeypatch):
+    # Through create_app: no pre-ping on every checkout (none below), the idle ping installed (one below).
+    app = pool_app(test_env, RAINDROP_DB_POOL_SIZE="1")
+    with app.app_context():
+        engine = db.engine
+        pings: list[object] = []
+        real_ping = engine.dialect.do_ping
+        monkeypatch.setattr(engine.dialect, "do_ping", lambda conn: pings.append(conn) or real_ping(conn))
+        monkeypatch.setattr(dbpool, "PING_AFTER_IDLE_SECONDS", 0.3)
+        with engine.connect() as connection:  # new: no ping
+            first = _server_thread(connection)
+        with engine.connect() as connection:  # back moments ago: no ping
+            assert _server_thread(connection) == first
+        assert pings == []
+        time.sleep(0.4)
+        with engine.connect() as connection:  # idle: pinged, alive, kept
+            assert _server_thread(connection) == first
+        assert len(pings) == 1
+        engine.dispose()
+
+
+def test_an_idle_connection_the_server_dropped_is_replaced_on_checkout(test_env, monkeypatch):
+    app = pool_app(test_env, RAINDROP_DB_POOL_SIZE="1")
+    with app.app_context():
+        engine = db.engine
+        monkeypatch.setattr(dbpool, "PING_AFTER_IDLE_SECONDS", 0.1)
+        with engine.connect() as connection:
+            dropped = _server_thread(connection)
+        killer = sa.create_engine(engine.url, poolclass=sa.pool.NullPool)
+        with killer.connect() as other:
+            other.execute(sa.text(f"KILL {dropped}"))
+        killer.dispose()
+        time.sleep(0.2)
+        # The checkout's ping fails, the pool opens a new connection, and the statement runs on it.
+        with engine.connect() as connection:
+            assert _server_thread(connection) != dropped
+        engine.dispose()

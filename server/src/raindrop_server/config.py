@@ -64,8 +64,8 @@ def base_config(
         "SECRET_KEY": secret_key,
         "SQLALCHEMY_DATABASE_URI": database_url,
         "SQLALCHEMY_ENGINE_OPTIONS": {
-            # Connections dropped by MariaDB's wait_timeout are replaced instead of failing a request.
-            "pool_pre_ping": True,
+            # No ping on every checkout: dbpool.ping_when_idle pings only connections that sat idle (why: there).
+            "pool_pre_ping": False,
             "pool_recycle": 1800,
             # No ROLLBACK when a connection goes back to the pool: every use here is through the Flask-SQLAlchemy
             # session, which ends its transaction itself (commit, or the rollback of session.remove() at teardown),

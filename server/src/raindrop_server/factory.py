@@ -11,6 +11,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from raindrop_server import (
     auth,
+    dbpool,
     errors,
     feed,
     health,
@@ -39,6 +40,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.config.update(config_from_env() if config is None else config)
     jsonio.init_app(app)
     db.init_app(app)
+    dbpool.init_app(app)
     app.session_interface = HourlyRefreshSessionInterface()
     migrate.init_app(app, db, directory=str(MIGRATIONS_DIR))
     init_redis(app)
