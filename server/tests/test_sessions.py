@@ -67,3 +67,52 @@ def test_a_request_without_a_session_sets_no_cookie(client, clock):
     response = client.get("/api/openapi.json")
     assert response.status_code == 200
     assert "Set-Cookie" not in response.headers
+
+
+@pytest.fixture
+def verifications(app, monkeypatch):
+    """How many times the app's serializer has verified a cookie."""
+    serializer = app.session_interface.get_signing_serializer(app)
+    calls = []
+    real = serializer.loads
+    monkeypatch.setattr(serializer, "loads", lambda *a, **kw: calls.append(a[0]) or real(*a, **kw))
+    return calls
+
+
+def _cookie(app, client) -> str:
+    return client.get_cookie(app.config["SESSION_COOKIE_NAME"]).value
+
+
+def test_a_cookie_is_verified_once_and_then_answered_from_what_it_verified_to(app, client, verifications):
+    user_id = client.post("/api/auth/register", json=GOOD).json["user"]["id"]
+    verifications.clear()
+    for _ in range(3):
+        assert client.get("/api/auth/me").json["user"]["id"] == user_id
+    assert verifications == [_cookie(app, client)]
+
+
+def test_a_tampered_cookie_is_refused_every_time(app, client, verifications):
+    client.post("/api/auth/register", json=GOOD)
+    good = _cookie(app, client)
+    payload, _, signature = good.rpartition(".")
+    bad = f"{payload}.{'A' if signature[0] != 'A' else 'B'}{signature[1:]}"
+    client.set_cookie(app.config["SESSION_COOKIE_NAME"], bad)
+    verifications.clear()
+    assert [client.get("/api/auth/me").status_code for _ in range(2)] == [401, 401]
+    assert verifications == [bad, bad]
+
+
+def test_a_remembered_cookie_still_expires_with_the_session_lifetime(app, client, monkeypatch):
+    client.post("/api/auth/register", json=GOOD)
+    assert client.get("/api/auth/me").status_code == 200  # verified, and remembered
+    # The clock (time.time, which itsdangerous reads too) moves past the lifetime: the remembered answer is not used.
+    later = sessions.time.time() + app.permanent_session_lifetime.total_seconds() + 1
+    monkeypatch.setattr(sessions.time, "time", lambda: later)
+    assert client.get("/api/auth/me").status_code == 401
+
+
+def test_a_new_secret_key_refuses_cookies_verified_with_the_old_one(app, client):
+    client.post("/api/auth/register", json=GOOD)
+    assert client.get("/api/auth/me").status_code == 200
+    app.secret_key = "a-rotated-secret-key-that-is-long-enough"
+    assert client.get("/api/auth/me").status_code == 401
