@@ -19,6 +19,7 @@ from raindrop_server import (
     notifications,
     openapi,
     posts,
+    presence,
     realtime,  # noqa: F401 - registers the Socket.IO handlers
     security_headers,
     timeline,
@@ -45,6 +46,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     migrate.init_app(app, db, directory=str(MIGRATIONS_DIR))
     init_redis(app)
     timeline.init_app(app)
+    presence.init_app(app)
     celery_init_app(app)
     # The Redis message queue lets several gunicorn processes and the Celery worker emit to any client.
     # WebSocket only: one connection holds the whole Engine.IO session, so nginx may send each client to any

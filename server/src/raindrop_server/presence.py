@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from flask import Flask, current_app
+
 from raindrop_server.extensions import KEY_PREFIX, get_redis
 
 ONLINE_KEY = f"{KEY_PREFIX}online"  # hash: user id -> number of open connections
@@ -24,9 +26,13 @@ def connected(user_id: int) -> None:
 
 
 def disconnected(user_id: int) -> None:
-    redis = get_redis()
-    # register_script keeps no state beyond the script's sha: EVALSHA, and EVAL once when Redis lacks it.
-    redis.register_script(_LEAVE_SCRIPT)(keys=[ONLINE_KEY], args=[str(user_id)])
+    script = current_app.extensions["presence_leave_script"]
+    script(keys=[ONLINE_KEY], args=[str(user_id)], client=get_redis())
+
+
+def init_app(app: Flask) -> None:
+    # Registered once, as timeline.init_app does: EVALSHA on each call, and EVAL once when Redis lacks the script.
+    app.extensions["presence_leave_script"] = app.extensions["redis"].register_script(_LEAVE_SCRIPT)
 
 
 def online_among(user_ids: list[int]) -> list[int]:
