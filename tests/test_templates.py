@@ -33,6 +33,7 @@ import crossplane
 import jinja2.meta
 import pytest
 import websocket
+from raindrop_server import wsgi_handler
 from raindrop_server.security_headers import API_SECURITY_HEADERS
 
 from app import render
@@ -1008,6 +1009,8 @@ def make_release(root: Path, name: str) -> Path:
     (package / "__init__.py").write_text("")
     (package / "wsgi.py").write_text(STUB_WSGI.format(release=name))
     (package / "unused.py").write_text("import raindrop_not_installed  # noqa: F401\n")
+    # The real module: gunicorn.conf.py's post_worker_init puts its handler in front of the worker's.
+    shutil.copy(wsgi_handler.__file__, package / "wsgi_handler.py")
     deps = root / "deps"
     deps.mkdir(exist_ok=True)
     (deps / "preload_probe.py").write_text(PRELOAD_PROBE)
@@ -1098,7 +1101,7 @@ def test_gunicorn_master_preloads_the_libraries_before_it_listens_and_never_the_
     assert len(preloaded) == 1 and len(listening) == 1 and preloaded[0] < listening[0], lines
     # gevent's, the standard library's and the probe's imports run; the uninstalled one fails, and the master starts.
     assert re.fullmatch(
-        r"raindrop: the master preloaded 5 import statements of raindrop_server \(1 failed\) in \d+\.\d\d s",
+        r"raindrop: the master preloaded 6 import statements of raindrop_server \(1 failed\) in \d+\.\d\d s",
         lines[preloaded[0]],
     ), lines[preloaded[0]]
 
@@ -1114,6 +1117,14 @@ def test_gunicorn_worker_freezes_the_loaded_app_out_of_the_collector(gunicorn):
     assert len(froze) == 1 and froze[0].endswith(
         f"raindrop: the worker froze {frozen} objects of the loaded app out of the collector"
     ), froze
+
+
+def test_gunicorn_worker_serves_with_joined_writes_in_front_of_its_handler(gunicorn):
+    """post_worker_init wraps the worker class's own handler (geventwebsocket's), so websockets keep working."""
+    assert http_body(gunicorn["port"]) == b"r1"
+    lines = gunicorn["log"].read_text().splitlines()
+    serves = [line.partition("raindrop: ")[2] for line in lines if "raindrop: the worker serves with" in line]
+    assert serves == ["the worker serves with JoinedWebSocketHandler"], serves
 
 
 def test_gunicorn_reloads_the_new_release_on_hup(gunicorn):
