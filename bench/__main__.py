@@ -100,14 +100,15 @@ def run(args: argparse.Namespace) -> int:
             ]
 
         def open_loop() -> None:
-            figures["openloop"] = [cases.open_loop(the_cases[key], args.step_seconds, rates) for key in OPEN_LOOP_CASES]
+            figures["openloop"] = [
+                cases.open_loop(host, the_cases[key], args.step_seconds, rates) for key in OPEN_LOOP_CASES
+            ]
 
         def tutorial_baseline() -> None:
             with baseline.baseline(host):
                 figures["baseline"] = cases.measure(host, the_cases["c"], connections, args.seconds, " [baseline]")
-                figures.setdefault("openloop", []).append(
-                    {**cases.open_loop(the_cases["c"], args.step_seconds, rates, " [baseline]"), "case": "c-baseline"}
-                )
+                baseline_open_loop = cases.open_loop(host, the_cases["c"], args.step_seconds, rates, " [baseline]")
+                figures.setdefault("openloop", []).append({**baseline_open_loop, "case": "c-baseline"})
             for run in figures["baseline"]:
                 run["case"] = "c-baseline"
 

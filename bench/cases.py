@@ -26,6 +26,8 @@ STATIC_BYTES = 1024
 API_PATH = "/api/openapi.json"
 WARMUP_SECONDS = 2
 WARMUP_CONNECTIONS = 8
+# How long a case that queues Celery tasks may take to have them done, after each run (see `drain_queue`).
+DRAIN_LIMIT_S = 180.0
 
 
 @dataclass(frozen=True)
@@ -33,6 +35,7 @@ class Case:
     key: str  # a, b, c, d
     label: str
     request: wrk.Request
+    queues_tasks: bool = False  # each request queues a Celery task (the fan-out)
 
 
 def place_static_file(host: BenchHost) -> None:
@@ -56,7 +59,7 @@ def cases(host: BenchHost, seeded: dict[str, Any]) -> list[Case]:
         Case("a", "(a) static 1 KB", wrk.Request(host.url(f"/{STATIC_NAME}"))),
         Case("b", f"(b) API GET {API_PATH}", wrk.Request(host.url(API_PATH))),
         Case("c", "(c) feed, 100 followed", wrk.Request(host.url("/api/feed"), cookie=seeded["reader_cookie"])),
-        Case("d", "(d) create post", wrk.Request(host.url("/api/posts"), "POST", body, seeded["writer_cookie"])),
+        Case("d", "(d) create post", wrk.Request(host.url("/api/posts"), "POST", body, seeded["writer_cookie"]), True),
     ]
 
 
@@ -70,12 +73,25 @@ def web_cpu_ms(host: BenchHost, before: dict[int, float], requests: int) -> floa
     return round(spent * 1000 / requests, 3) if requests else None
 
 
+def drain_queue(host: BenchHost, case: Case) -> float | None:
+    """Wait for the worker to finish the tasks `case` queued, so the run after it (this case at the next connection
+    count, or the next case) does not share the cores with that backlog. Returns the seconds waited."""
+    if not case.queues_tasks:
+        return None
+    drained = host.python("hostside.py", "drain-queue", str(DRAIN_LIMIT_S))
+    if drained["queued"] or drained["running"]:
+        raise HostError(f"{case.label}: Celery still had {drained['queued']} tasks queued and {drained['running']} "
+                        f"running after {DRAIN_LIMIT_S:g} s")
+    return drained["waited_s"]
+
+
 def measure(
     host: BenchHost, case: Case, connections: list[int], seconds: float, label_suffix: str = ""
 ) -> list[dict[str, Any]]:
     """wrk at each connection count, each with the web processes' CPU time per request."""
     runs = []
     wrk.run(case.request, label=f"warm-up {case.key}", connections=WARMUP_CONNECTIONS, seconds=WARMUP_SECONDS)
+    drain_queue(host, case)
     for count in connections:
         before = host.cpu_seconds()
         result = wrk.run(case.request, label=case.label + label_suffix, connections=count, seconds=seconds)
@@ -83,24 +99,29 @@ def measure(
             **result.as_dict(),
             "case": case.key,
             "web_cpu_ms_per_request": web_cpu_ms(host, before, result.requests),
+            "queue_drained_after_s": drain_queue(host, case),
         }
+        waited = data["queue_drained_after_s"]
+        drained = "" if waited is None else f", the Celery queue drained {waited} s after"
         log(
             f"{data['label']} @ {count}: {data['rps']} rps, p50 {data['p50_ms']} ms, p99 {data['p99_ms']} ms, "
-            f"{data['error_count']} errors, {data['web_cpu_ms_per_request']} web CPU-ms/request"
+            f"{data['error_count']} errors, {data['web_cpu_ms_per_request']} web CPU-ms/request{drained}"
         )
         runs.append(data)
     return runs
 
 
 def open_loop(
-    case: Case, seconds: float, rates: Sequence[int] = openloop.RATES, label_suffix: str = ""
+    host: BenchHost, case: Case, seconds: float, rates: Sequence[int] = openloop.RATES, label_suffix: str = ""
 ) -> dict[str, Any]:
     """The highest fixed arrival rate at which the case keeps p99 < 100 ms with no error (bench/openloop.py)."""
     log(f"{case.label}{label_suffix}: open loop, {seconds:g} s per rate")
     return {
         "case": case.key,
         "label": case.label + label_suffix,
-        **openloop.highest_rate(case.request, seconds=seconds, rates=rates, log=log),
+        **openloop.highest_rate(
+            case.request, seconds=seconds, rates=rates, log=log, between=lambda: drain_queue(host, case)
+        ),
     }
 
 

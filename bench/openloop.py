@@ -32,7 +32,7 @@ import shutil
 import subprocess
 import tempfile
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -164,20 +164,28 @@ def step(request: Request, rate: int, seconds: float) -> dict[str, Any]:
 
 
 def highest_rate(
-    request: Request, *, seconds: float = 5, rates: Sequence[int] = RATES, log: Any = print
+    request: Request,
+    *,
+    seconds: float = 5,
+    rates: Sequence[int] = RATES,
+    log: Any = print,
+    between: Callable[[], object] = lambda: None,
 ) -> dict[str, Any]:
     """Step through `rates` until one fails; the highest that passed (None if the first failed) and each step.
 
     A warm-up step comes first and is not recorded: the first requests after a switch (the baseline's four sync
     workers each load the app and compile their queries on their first request) took 1.8 s, and the p99 of the
-    lowest step, a hundred requests, was those.
+    lowest step, a hundred requests, was those. `between` runs after the warm-up and after each step (the bench
+    waits there for the Celery backlog of a case that queues tasks).
     """
     warm = step(request, WARMUP_RATE, WARMUP_SECONDS)
+    between()
     log(f"  open loop warm-up {WARMUP_RATE}/s (not recorded): p99 {warm['p99_ms']} ms, {warm['failed']} failed")
     steps = []
     best = None
     for rate in rates:
         result = step(request, rate, seconds)
+        between()
         log(
             f"  open loop {rate}/s: achieved {result['achieved_rps']}/s, p99 {result['p99_ms']} ms, "
             f"{result['failed']} failed -> {'ok' if result['ok'] else 'broke'}"

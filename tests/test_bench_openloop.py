@@ -142,10 +142,14 @@ def test_highest_rate_steps_up_until_a_step_breaks(monkeypatch):
     monkeypatch.setattr(openloop, "step", step)
     messages: list[str] = []
     found = openloop.highest_rate(
-        wrk.Request("http://127.0.0.1:9/"), seconds=1, rates=[10, 25, 50, 100], log=messages.append
+        wrk.Request("http://127.0.0.1:9/"),
+        seconds=1,
+        rates=[10, 25, 50, 100],
+        log=messages.append,
+        between=lambda: asked.append("between"),
     )
-    # The warm-up first (at WARMUP_RATE), unrecorded; then the steps until one breaks.
-    assert asked == [openloop.WARMUP_RATE, 10, 25, 50]
+    # The warm-up first (at WARMUP_RATE), unrecorded; then the steps until one breaks; `between` after each.
+    assert asked == [openloop.WARMUP_RATE, "between", 10, "between", 25, "between", 50, "between"]
     assert found["max_rate_p99_under_100ms"] == 25 and [s["rate"] for s in found["steps"]] == [10, 25, 50]
     assert messages == [
         "  open loop warm-up 50/s (not recorded): p99 1.0 ms, 0 failed",

@@ -119,6 +119,9 @@ def test_short_bench_and_chaos_on_a_sandbox_host(tmp_path):
         assert 0 < run["latency_ms"]["p50"] <= run["latency_ms"]["p99"]
         # (a) is nginx alone; every API case costs the web processes some CPU, read from /proc.
         assert run["web_cpu_ms_per_request"] >= 0 if run["case"] == "a" else run["web_cpu_ms_per_request"] > 0
+        # Only (d) queues Celery tasks, and the bench waited for the worker to finish them after each run.
+        waited = run["queue_drained_after_s"]
+        assert waited >= 0 if run["case"] == "d" else waited is None, run
     assert [loop["case"] for loop in data["openloop"]] == ["b", "c", "d"]
     for loop in data["openloop"]:
         assert loop["steps"] and loop["steps"][0]["rate"] == 50
