@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 MAX_UPLOAD_BYTES = 4 * 1024 * 1024
@@ -42,6 +43,14 @@ def _positive_int(environ: Mapping[str, str], name: str, default: str) -> int:
     if not raw.isdigit() or int(raw) < 1:
         raise EnvSettingError(f"{name} must be a positive integer, got {raw!r}")
     return int(raw)
+
+
+def _broker_transport(broker_url: str) -> dict[str, str]:
+    # Ours (raindrop_server/broker.py says why) for the URLs kombu gives its Redis transport by their scheme;
+    # anything else (redis+socket://, sentinel://) keeps the transport kombu picks for it.
+    if urlsplit(broker_url).scheme in ("redis", "rediss"):
+        return {"broker_transport": "raindrop_server.broker:Transport"}
+    return {}
 
 
 def base_config(
@@ -95,6 +104,7 @@ def base_config(
         "SESSION_COOKIE_SECURE": cookie_secure,
         "CELERY": {
             "broker_url": broker_url,
+            **_broker_transport(broker_url),
             "task_ignore_result": True,
             # No result backend is configured (Celery's DisabledBackend, which holds no state). Celery keeps a
             # backend per thread unless told it is thread-safe, and under gevent that means per greenlet: every
