@@ -75,14 +75,20 @@ def web_cpu_ms(host: BenchHost, before: dict[int, float], requests: int) -> floa
 
 def drain_queue(host: BenchHost, case: Case) -> float | None:
     """Wait for the worker to finish the tasks `case` queued, so the run after it (this case at the next connection
-    count, or the next case) does not share the cores with that backlog. Returns the seconds waited."""
+    count, or the next case) does not share the cores with that backlog. Returns the seconds waited, of which the
+    workers' remote-control replies take about 2 s."""
     if not case.queues_tasks:
         return None
     drained = host.python("hostside.py", "drain-queue", str(DRAIN_LIMIT_S))
-    if drained["queued"] or drained["running"]:
-        raise HostError(f"{case.label}: Celery still had {drained['queued']} tasks queued and {drained['running']} "
-                        f"running after {DRAIN_LIMIT_S:g} s")
-    return drained["waited_s"]
+    if drained["queued"]:
+        left = f"{drained['queued']} tasks still queued"
+    elif drained["running"] is None:
+        left = "no Celery worker answered the inspect"
+    elif drained["running"]:
+        left = f"{drained['running']} tasks still running"
+    else:
+        return drained["waited_s"]
+    raise HostError(f"{case.label}: after {DRAIN_LIMIT_S:g} s, {left}")
 
 
 def measure(

@@ -163,8 +163,9 @@ def posts_exist(ids: list[int]) -> dict[str, Any]:
 def drain_queue(app: Any, limit_s: float) -> dict[str, Any]:
     """Wait for the worker to finish what the last case queued, so the next case does not compete with it.
 
-    Queued: the default queue's length on the broker. Running: kombu's Redis transport keeps every delivered,
-    unacknowledged message in its `unacked` hash until the (late-acking) task finishes.
+    Queued: the default queue's length on the broker. Running: what the workers say they are executing or hold
+    prefetched (Celery's remote control). Not kombu's `unacked` hash: it keeps the messages a restarted worker
+    had in hand until the visibility timeout (an hour) puts them back, and this would wait for those.
     """
     celery_app = app.extensions["celery"]
     queue = celery_app.conf.task_default_queue
@@ -175,11 +176,20 @@ def drain_queue(app: Any, limit_s: float) -> dict[str, Any]:
             # Declared as Celery's own publisher declares it: a passive declare fails on an empty one, which
             # kombu's Redis transport cannot tell from a missing one (the list's key goes when it empties).
             queued = channel.queue_declare(queue=queue).message_count
-            running = channel.client.hlen(channel.unacked_key)
+            running = None if queued else _running(celery_app)
             waited = time.monotonic() - started
             if (queued == 0 and running == 0) or waited >= limit_s:
                 return {"waited_s": round(waited, 2), "queued": queued, "running": running}
             time.sleep(0.2)
+
+
+def _running(celery_app: Any) -> int | None:
+    """Tasks the workers are executing or hold prefetched; None if no worker answered."""
+    inspector = celery_app.control.inspect(timeout=1.0)
+    active, reserved = inspector.active(), inspector.reserved()
+    if active is None or reserved is None:
+        return None
+    return sum(len(tasks) for replies in (active, reserved) for tasks in replies.values())
 
 
 def main(argv: list[str]) -> None:
