@@ -43,6 +43,23 @@ def wait_until(check, what: str, timeout: float = 60.0, interval: float = 0.1):
     pytest.fail(f"timed out waiting for {what}")
 
 
+def next_reply_after_a_stale_one(pool: redis.ConnectionPool) -> bytes | str:
+    """Leave another command's reply unread on a pooled connection, check it out again, and return what the next
+    command reads: its own answer ("fresh") if the checkout saw the stale reply and reconnected."""
+    connection = pool.get_connection()
+    connection.send_command("ECHO", "stale")
+    # Wait until the reply is on the socket, without reading it.
+    assert connection.can_read(timeout=2) is True
+    pool.release(connection)
+    again = pool.get_connection()
+    try:
+        assert again is connection
+        again.send_command("ECHO", "fresh")
+        return again.read_response()
+    finally:
+        pool.release(again)
+
+
 def claim_redis_db(url: str, token: str) -> str:
     """The URL of a Redis database this session may flush: the configured one unless another test
     session (another checkout, a helper, the benchmark) holds it, then the next free one."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from conftest import next_reply_after_a_stale_one
 from kombu.transport import redis as kombu_redis
 from raindrop_server import broker
 from raindrop_server.config import _broker_transport
@@ -36,18 +37,7 @@ def test_publishes_share_one_client_until_the_pool_is_replaced(channel):
 
 def test_an_unread_reply_on_a_broker_connection_is_seen_and_the_pool_reconnects(channel):
     """kombu's own pool, with redis-py 8's maintenance notifications on, handed this connection out as it was."""
-    pool = channel.pool
-    connection = pool.get_connection()
-    connection.send_command("ECHO", "stale")
-    assert connection.can_read(timeout=2) is True
-    pool.release(connection)
-    again = pool.get_connection()
-    try:
-        assert again is connection
-        again.send_command("ECHO", "fresh")
-        assert again.read_response() == b"fresh"
-    finally:
-        pool.release(again)
+    assert next_reply_after_a_stale_one(channel.pool) == b"fresh"
 
 
 def test_a_queued_message_goes_through_the_shared_client(channel):

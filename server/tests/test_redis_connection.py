@@ -4,6 +4,7 @@ cases redis-py's check exists for (an unread reply, a connection the server clos
 from __future__ import annotations
 
 import redis
+from conftest import next_reply_after_a_stale_one
 from raindrop_server.extensions import get_redis
 from raindrop_server.redis_connection import HublessCheckConnection
 
@@ -23,21 +24,8 @@ def test_an_idle_connection_has_nothing_to_read(app):
 
 def test_an_unread_reply_is_seen_and_the_pool_reconnects_instead_of_handing_it_out(app):
     with app.app_context():
-        client = get_redis()
-    pool = client.connection_pool
-    connection = pool.get_connection()
-    connection.send_command("ECHO", "stale")
-    # Wait until the reply is on the socket, without reading it.
-    assert connection.can_read(timeout=2) is True
-    pool.release(connection)
-    again = pool.get_connection()
-    try:
-        assert again is connection
-        # The checkout saw the stale reply and reconnected, so the next command gets its own answer.
-        again.send_command("ECHO", "fresh")
-        assert again.read_response() == "fresh"
-    finally:
-        pool.release(again)
+        pool = get_redis().connection_pool
+    assert next_reply_after_a_stale_one(pool) == "fresh"
 
 
 def test_a_connection_the_server_closed_is_replaced_on_checkout(app, redis_client):
