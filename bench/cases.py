@@ -59,7 +59,12 @@ def cases(host: BenchHost, seeded: dict[str, Any]) -> list[Case]:
         Case("a", "(a) static 1 KB", wrk.Request(host.url(f"/{STATIC_NAME}"))),
         Case("b", f"(b) API GET {API_PATH}", wrk.Request(host.url(API_PATH))),
         Case("c", "(c) feed, 100 followed", wrk.Request(host.url("/api/feed"), cookie=seeded["reader_cookie"])),
-        Case("d", "(d) create post", wrk.Request(host.url("/api/posts"), "POST", body, seeded["writer_cookie"]), True),
+        Case(
+            "d",
+            "(d) create post",
+            wrk.Request(host.url("/api/posts"), "POST", body, seeded["writer_cookie"]),
+            queues_tasks=True,
+        ),
     ]
 
 

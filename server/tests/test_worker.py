@@ -43,7 +43,6 @@ def test_fan_out_is_idempotent(celery_worker, app, make_client, redis_client):
     assert [p["id"] for p in alice.get("/api/feed").json["items"]] == [again, post_id]
 
 
-
 def test_web_process_shares_one_result_backend_across_greenlets(app):
     """No results are kept, so Celery's DisabledBackend has no state: one object serves every request instead of
     one built per thread, which under gevent's patching is per greenlet (Celery's default for a backend not

@@ -1,7 +1,7 @@
 """kombu's Redis transport, as Celery's broker, with the web process's Redis fixes and one client per pool.
 
-Celery names it in `broker_transport` (config.py), so it serves every broker URL kombu's Redis transport takes.
-Three differences from kombu's own, each for a reason measured or reproduced with the app's own pool
+config.py names it in Celery's `broker_transport` for `redis://` and `rediss://` broker URLs. Three differences from
+kombu's own, each for a reason measured or reproduced with the app's own pool
 (redis_connection.py, extensions.init_redis):
 
 - kombu builds a `redis.Redis` for every publish, and redis-py 8's constructor copies its few hundred response

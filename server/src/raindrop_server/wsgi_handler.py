@@ -26,7 +26,8 @@ class JoinedWrites:
 
     def _write_with_headers(self, data: bytes) -> None:
         # gevent serializes the headers and sends them (the held write), then the first chunk through `_write`,
-        # which adds the chunked framing where there is one; an empty chunk sends nothing, so `finally` does.
+        # which adds the chunked framing where there is one. An empty chunk is not held (there is nothing to join);
+        # `finally` sends held headers that gevent failed to follow with the chunk.
         self._holding = bool(data) and len(data) <= JOIN_LIMIT
         try:
             super()._write_with_headers(data)  # type: ignore[misc]
