@@ -237,6 +237,9 @@ def _check_value(name: str, value: object, default: object) -> None:
         raise ConfigError(f"template variable {name!r} holds a line break")
     if name in _AT_LEAST_ONE and value < 1:  # type: ignore[operator]
         raise ConfigError(f"template variable {name!r} must be at least 1")
+    # Below 0 would need root (the worker runs as the app user), and nice(1) refuses past 19.
+    if name == "raindrop_celery_nice" and not 0 <= value <= 19:  # type: ignore[operator]
+        raise ConfigError(f"template variable {name!r} must be a niceness from 0 to 19, not {value}")
     if name == "raindrop_backup_time" and not _DAILY_TIME.fullmatch(str(value)):
         raise ConfigError(f"template variable {name!r}: {value!r} is not a time of day HH:MM (UTC), e.g. '03:30'")
     if name == "raindrop_backup_oss_prefix" and not _OSS_PREFIX.fullmatch(str(value)):

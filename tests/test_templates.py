@@ -191,6 +191,8 @@ def test_host_files_cover_every_template_and_keep_secrets_private():
         ({**REQUIRED, "raindrop_admin_cidrs": "10.0.0.0/8"}, "'raindrop_admin_cidrs' must be a non-empty list"),
         ({**REQUIRED, "raindrop_admin_cidrs": ["10.0.0.0/8", "all"]}, "'all' is not a CIDR"),
         ({**REQUIRED, "raindrop_gunicorn_processes": 0}, "'raindrop_gunicorn_processes' must be at least 1"),
+        ({**REQUIRED, "raindrop_celery_nice": 20}, "'raindrop_celery_nice' must be a niceness from 0 to 19, not 20"),
+        ({**REQUIRED, "raindrop_celery_nice": -5}, "'raindrop_celery_nice' must be a niceness from 0 to 19, not -5"),
     ],
 )
 def test_config_variables_refuses_bad_input_naming_the_variable(given, message):
@@ -851,6 +853,11 @@ def supervisord(world_dir) -> Iterator[dict]:
         stop(proc)
 
 
+def niceness(pid: int) -> int:
+    # /proc/PID/stat's 19th field; the command name before it (in parentheses) may hold spaces.
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[16])
+
+
 def supervisor_status(ctl: list[str]) -> dict[str, str]:
     out = run(*ctl, "status").stdout
     return {line.split()[0]: line.split()[1] for line in out.splitlines() if line.strip()}
@@ -875,6 +882,9 @@ def test_supervisor_runs_the_programs_as_the_app_user_with_the_env_file(supervis
         limits = Path(f"/proc/{pid}/limits").read_text()
         (soft,) = [line.split()[3] for line in limits.splitlines() if line.startswith("Max open files")]
         assert int(soft) >= 16384, (name, limits)
+    # The worker yields the cores to the web processes (raindrop_celery_nice); nice execed it, so this is its pid.
+    nice = {name: niceness(int(run(*supervisord["ctl"], "pid", name).stdout)) for name in [*web, "raindrop-celery"]}
+    assert nice == {**{name: 0 for name in web}, "raindrop-celery": 10}
     line = wait_until(lambda: (supervisord["logs"] / "raindrop-celery.log").read_text(), "celery log")
     assert "user=nobody " in line
     assert "args=--app raindrop_server.worker:celery worker --pool gevent --concurrency 20" in line
