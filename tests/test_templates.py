@@ -227,10 +227,11 @@ def test_nginx_site_text_has_the_key_directives():
     assert "server_tokens off;" in text
     many = render.render("nginx-site.conf", variables(raindrop_gunicorn_processes=3))
     servers = [f"server 127.0.0.1:{port} max_fails=1 fail_timeout=5s;" for port in (10000, 10001, 10002)]
-    # The API round-robin (nginx's default), Socket.IO by least connections; no stickiness anywhere.
+    # Both by least connections (round-robin among equals); no stickiness anywhere.
     api = re.search(r"upstream raindrop_gunicorn \{(.*?)\}", many, re.S).group(1)
     assert [line.strip() for line in api.strip().splitlines() if not line.strip().startswith("#")] == [
         "zone raindrop_gunicorn 64k;",
+        "least_conn;",
         *servers,
     ]
     sockets = re.search(r"upstream raindrop_socketio \{(.*?)\}", many, re.S).group(1)
