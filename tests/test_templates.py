@@ -877,15 +877,14 @@ def test_supervisor_runs_the_programs_as_the_app_user_with_the_env_file(supervis
         assert f"--bind 127.0.0.1:{port}" in line
         assert f"secret={SECRET_KEY} " in line
         assert f"cwd={supervisord['current']}" in line
+    pids = {name: int(run(*supervisord["ctl"], "pid", name).stdout) for name in [*web, "raindrop-celery"]}
     # supervisord's minfds (merged into Debian's [supervisord]) is every program's open-file limit.
-    for name in [*web, "raindrop-celery"]:
-        pid = int(run(*supervisord["ctl"], "pid", name).stdout)
+    for name, pid in pids.items():
         limits = Path(f"/proc/{pid}/limits").read_text()
         (soft,) = [line.split()[3] for line in limits.splitlines() if line.startswith("Max open files")]
         assert int(soft) >= 16384, (name, limits)
     # The worker yields the cores to the web processes (raindrop_celery_nice); nice execed it, so this is its pid.
-    nice = {name: niceness(int(run(*supervisord["ctl"], "pid", name).stdout)) for name in [*web, "raindrop-celery"]}
-    assert nice == {**{name: 0 for name in web}, "raindrop-celery": 10}
+    assert {name: niceness(pid) for name, pid in pids.items()} == {**{name: 0 for name in web}, "raindrop-celery": 10}
     line = wait_until(lambda: (supervisord["logs"] / "raindrop-celery.log").read_text(), "celery log")
     assert "user=nobody " in line
     assert "args=--app raindrop_server.worker:celery worker --pool gevent --concurrency 20" in line
