@@ -1,5 +1,6 @@
 """Fan-out through a real `celery worker` process on the Redis broker (not eager mode)."""
 
+import re
 import threading
 
 from celery.backends.base import DisabledBackend
@@ -74,3 +75,10 @@ def test_fan_out_tells_those_online_before_it_fills_the_timelines(app, make_clie
         ("emit", "feed:new", post_id, [presence.room(alice.user["id"])]),
         ("push", [bob.user["id"], alice.user["id"]], post_id),
     ]
+
+
+def test_worker_freezes_the_loaded_app_out_of_the_collector(celery_worker):
+    """A full collection would otherwise walk the whole loaded app (tens of thousands of objects, never garbage)
+    and pause the fan-outs meanwhile; the worker freezes them once it is ready, and says how many."""
+    frozen = re.findall(r"raindrop: the worker froze (\d+) objects of the loaded app", celery_worker.read_text())
+    assert len(frozen) == 1 and int(frozen[0]) > 10_000, frozen
