@@ -81,7 +81,7 @@ chaos: setup ## the fault suite on the sandbox host; fails when a target is miss
 	$(PY) -m bench.chaos $(CHAOS_ARGS)
 
 test-bench-smoke: setup client/node_modules/.installed ## a short run of both, so they cannot rot (root); the open loop's h2load on loopback
-	$(PYTEST) -q tests/test_bench_openloop.py tests/test_bench_smoke.py
+	$(PYTEST) -q tests/test_bench_openloop.py tests/test_bench_socketio.py tests/test_bench_smoke.py
 
 sandbox: setup ## a local Debian 12 host deployed end to end (root); last line: JSON with url, admin_url, ssh, key…
 	$(PY) -m app.sandbox up $(SANDBOX_ARGS)

@@ -119,7 +119,7 @@ def run(args: argparse.Namespace) -> int:
                 listeners["cookies"],
                 lambda: host.python("hostside.py", "broadcast"),
                 processes=args.client_processes,
-                server_cpu=host.cpu_seconds,
+                server_cpu=host.cpu_reader(),
             )
             log(f"socket.io: {figures['socketio']}")
 

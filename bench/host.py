@@ -13,7 +13,7 @@ import signal
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -169,18 +169,30 @@ class BenchHost:
     def cpu_seconds(self, match: Callable[[str, int], bool] = is_gunicorn) -> dict[int, float]:
         """CPU seconds (user + system, their reaped children's included) of each matching process, from the
         machine's /proc: the host is a namespace on this kernel, so these are the host's own counters."""
-        used: dict[int, float] = {}
-        for pid in self.pids(match):
-            with contextlib.suppress(OSError, IndexError, ValueError):
-                # The fields after the command name, which may hold spaces: utime, stime, cutime, cstime.
-                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-                used[pid] = sum(int(fields[i]) for i in (11, 12, 13, 14)) / CLOCK_TICKS
-        return used
+        return cpu_seconds_of(self.pids(match))
+
+    def cpu_reader(self, match: Callable[[str, int], bool] = is_gunicorn) -> Callable[[], dict[int, float]]:
+        """`cpu_seconds` of the processes matching now, cheap enough to call every few milliseconds: the process
+        table is read once, here, and each call reads only their /proc/PID/stat."""
+        pids = self.pids(match)
+        return lambda: cpu_seconds_of(pids)
 
     def kill(self, pids: list[int], sig: int = signal.SIGKILL) -> None:
         for pid in pids:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, sig)
+
+
+def cpu_seconds_of(pids: Iterable[int]) -> dict[int, float]:
+    """CPU seconds (user + system, their reaped children's included) of each of these machine-side pids that is
+    still there."""
+    used: dict[int, float] = {}
+    for pid in pids:
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            # The fields after the command name, which may hold spaces: utime, stime, cutime, cstime.
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            used[pid] = sum(int(fields[i]) for i in (11, 12, 13, 14)) / CLOCK_TICKS
+    return used
 
 
 def sandbox_for(name: str | None, subnet: str | None) -> Sandbox:

@@ -8,7 +8,8 @@
 // Driven over stdin/stdout, one JSON object per line:
 //   stdin  {"base_url", "cookies": [...], "connect_concurrency", "wait_s"}, later {"post_id"}
 //   stdout {"connected", "failures"} once all are connected or refused, then after {"post_id"}:
-//          {"arrivals": [epoch seconds], "missed", "disconnected_meanwhile", "cpu_s"}
+//          {"arrivals": [epoch seconds], "missed", "disconnected_meanwhile", "cpu_s"}, where cpu_s is this
+//          process's CPU time from its first arrival of that post to its last (the wait around them is idle)
 // and then every client disconnects and the process exits.
 import { createRequire } from "node:module";
 import readline from "node:readline";
@@ -32,6 +33,7 @@ const arrivals = cookies.map(() => new Map()); // per client: post id -> first a
 const connected = new Map(); // index -> socket
 const disconnected = new Set();
 const failures = [];
+const cpuAt = new Map(); // post id -> {first, last}: process.cpuUsage() at this process's first and last arrival
 
 function open(index) {
   return new Promise((resolve) => {
@@ -44,7 +46,12 @@ function open(index) {
       extraHeaders: { Cookie: cookies[index] },
     });
     socket.on("feed:new", (post) => {
-      if (!arrivals[index].has(post.id)) arrivals[index].set(post.id, now());
+      if (arrivals[index].has(post.id)) return;
+      arrivals[index].set(post.id, now());
+      const usage = process.cpuUsage();
+      const seen = cpuAt.get(post.id);
+      if (seen) seen.last = usage;
+      else cpuAt.set(post.id, { first: usage, last: usage });
     });
     socket.once("connect", () => {
       connected.set(index, socket);
@@ -66,18 +73,18 @@ const openers = Array.from({ length: Math.max(1, Math.min(concurrency, cookies.l
 await Promise.all(openers);
 send({ connected: connected.size, failures });
 
-const cpuBefore = process.cpuUsage();
 const { post_id: postId } = await receive();
 const waiting = () => [...connected.keys()].some((i) => !disconnected.has(i) && !arrivals[i].has(postId));
 const deadline = Date.now() + waitSeconds * 1000;
 while (Date.now() < deadline && waiting()) await sleep(50);
 const received = [...connected.keys()].filter((i) => arrivals[i].has(postId));
-const cpu = process.cpuUsage(cpuBefore);
+const span = cpuAt.get(postId);
+const cpuSeconds = span ? (span.last.user + span.last.system - span.first.user - span.first.system) / 1e6 : 0;
 send({
   arrivals: received.map((i) => arrivals[i].get(postId)),
   missed: connected.size - received.length,
   disconnected_meanwhile: disconnected.size,
-  cpu_s: (cpu.user + cpu.system) / 1e6,
+  cpu_s: cpuSeconds,
 });
 for (const socket of connected.values()) socket.disconnect();
 // The close frames go out on the next turns of the loop; then nothing keeps the process, but don't wait forever.

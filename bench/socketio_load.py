@@ -19,6 +19,7 @@ import resource
 import shutil
 import statistics
 import subprocess
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -28,6 +29,9 @@ from typing import Any
 
 CONNECT_CONCURRENCY = 50  # per client process
 HEALTH_PROBES = 30
+# How often the web processes' CPU counters are read while the broadcast travels, so that its CPU time can be taken
+# between the readings around the first hand-off and the last arrival (the trigger returns seconds later).
+CPU_SAMPLE_S = 0.02
 DEFAULT_PROCESSES = 4
 CLIENTS_SCRIPT = Path(__file__).with_name("socketio_clients.mjs")
 # Where the script takes socket.io-client from: the Angular client's own install (make client/node_modules/.installed).
@@ -104,6 +108,45 @@ def _round(value: float | None) -> float | None:
     return None if value is None else round(value, 2)
 
 
+class _CpuSamples:
+    """`read()` (the web processes' CPU seconds by pid) every CPU_SAMPLE_S on a thread, from start() to stop()."""
+
+    def __init__(self, read: Callable[[], dict[int, float]]) -> None:
+        self._read = read
+        self._samples: list[tuple[float, dict[int, float]]] = []
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while True:
+            self._samples.append((time.time(), self._read()))
+            if self._done.wait(CPU_SAMPLE_S):
+                self._samples.append((time.time(), self._read()))
+                return
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._done.set()
+        self._thread.join()
+
+    def seconds_between(self, start: float, end: float) -> float | None:
+        return cpu_between(self._samples, start, end)
+
+
+def cpu_between(samples: list[tuple[float, dict[int, float]]], start: float, end: float) -> float | None:
+    """CPU seconds, summed over the pids, from the last reading at or before `start` to the first at or after
+    `end`, out of (time, {pid: CPU seconds}) readings in time order; None without a reading on either side. A pid
+    that appears only in the later reading counts from 0 (a process started in between)."""
+    before = [reading for at, reading in samples if at <= start]
+    after = [reading for at, reading in samples if at >= end]
+    if not before or not after:
+        return None
+    first, last = before[-1], after[0]
+    return sum(seconds - first.get(pid, 0.0) for pid, seconds in last.items())
+
+
 def measure(
     base_url: str,
     cookies: list[str],
@@ -117,9 +160,10 @@ def measure(
     post_id and sent_at), then collect.
 
     `refused` counts the clients that never connected; `dropped` those connected that did not get the post
-    within `wait_s`. `server_cpu` (the web processes' CPU seconds by pid, as BenchHost.cpu_seconds gives them),
-    read around the broadcast, splits its CPU time between the server and the clients: here both share the
-    host's cores, and a client's own work delays the arrival it stamps.
+    within `wait_s`. `server_cpu` (the web processes' CPU seconds by pid, as BenchHost.cpu_reader gives them,
+    cheap enough to read every CPU_SAMPLE_S) splits the broadcast's CPU time between the server and the clients:
+    here both share the host's cores, and a client's own work delays the arrival it stamps. Both are taken from
+    the hand-off to the last arrival, not over the whole trigger (which stays on after the hand-off).
     """
     base_url = base_url.rstrip("/")
     processes = max(1, min(processes, len(cookies)))
@@ -134,13 +178,18 @@ def measure(
         connected = sum(h["connected"] for h in held)
         failures = [f for h in held for f in h["failures"]]
         health = _health_probes(base_url, health_probes)
-        server_before = server_cpu() if server_cpu else {}
-        sent = trigger()
-        post_id, sent_at = int(sent["post_id"]), float(sent["sent_at"])
-        for child in children:
-            _tell(child, {"post_id": post_id})
-        reports = [_hear(child) for child in children]
-        server_after = server_cpu() if server_cpu else {}
+        samples = _CpuSamples(server_cpu) if server_cpu else None
+        if samples:
+            samples.start()
+        try:
+            sent = trigger()
+            post_id, sent_at = int(sent["post_id"]), float(sent["sent_at"])
+            for child in children:
+                _tell(child, {"post_id": post_id})
+            reports = [_hear(child) for child in children]
+        finally:
+            if samples:
+                samples.stop()
     finally:
         for child in children:
             try:
@@ -154,7 +203,8 @@ def measure(
     leaving = _health_probes(base_url, health_probes)
     latencies = [(arrived - sent_at) * 1000 for report in reports for arrived in report["arrivals"]]
     missed = sum(r["missed"] for r in reports)
-    server_s = sum(seconds - server_before.get(pid, 0.0) for pid, seconds in server_after.items())
+    last_arrival = max((arrived for report in reports for arrived in report["arrivals"]), default=None)
+    server_s = samples.seconds_between(sent_at, last_arrival) if samples and last_arrival is not None else None
     client_s = sum(r["cpu_s"] for r in reports)
     return {
         "clients": len(cookies),
@@ -177,10 +227,11 @@ def measure(
             "p99": _round(_percentile(latencies, 0.99)),
             "max": _round(max(latencies) if latencies else None),
         },
-        # CPU milliseconds per delivered message, from trigger to the last report (pings and health probes
-        # included): the web processes' (None without server_cpu) and the bench's client processes'.
+        # CPU milliseconds per delivered message, from the hand-off to the last arrival: the web processes' (None
+        # without server_cpu; to within their counters' 10 ms ticks) and the bench's client processes' (each
+        # from its own first arrival to its last).
         "cpu_ms_per_message": {
-            "server": round(server_s * 1000 / len(latencies), 3) if server_cpu and latencies else None,
+            "server": round(server_s * 1000 / len(latencies), 3) if server_s is not None and latencies else None,
             "clients": round(client_s * 1000 / len(latencies), 3) if latencies else None,
         },
     }

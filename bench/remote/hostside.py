@@ -3,7 +3,8 @@
 Subcommands, each printing one `BENCH_JSON {...}` line:
   seed-feed                a reader following 100 authors with 1,000 posts between them; session cookies
   seed-listeners N         N users following one announcer; their session cookies
-  broadcast                a post by the announcer, fanned out through Celery as the API does it
+  broadcast                a post by the announcer, fanned out through Celery as the API does it; returns
+                           BROADCAST_STAY_S after the hand-off, not at once (see there)
   checksum                 row counts and digests of every table, and of every upload file
   posts-exist ID,ID,...    which of these post ids are in the database
   drain-queue SECONDS      wait (up to SECONDS) until Celery has no task queued or running; how long it took
@@ -33,6 +34,13 @@ from raindrop_server.text import render_markdown
 AUTHORS = 100
 POSTS_PER_AUTHOR = 10
 PREFIX = "bench_"
+# How long `broadcast` stays after handing its post to Celery. The API's web process goes on serving after a post;
+# this process would exit, and its exit (the interpreter unloading the whole app, then the ssh session closing)
+# took the cores from the broadcast it was timing. Measured on the bench host with 5,000 clients: exiting at once,
+# seven broadcasts had p99 400-707 ms, and in two of them the worker's first queries (Celery runs at niceness 10)
+# took 108-140 ms instead of 9-17; staying, six had p99 268-327 ms. The slowest deliveries measured on the slowest
+# days took 1.6 s, and the clients stamp arrivals whenever they come.
+BROADCAST_STAY_S = 5.0
 
 
 def emit(result: dict[str, Any]) -> None:
@@ -130,6 +138,7 @@ def broadcast(app: Any) -> dict[str, Any]:
     # The clock starts where the API's create_post hands the post to Celery.
     sent_at = time.time()
     fan_out_post.delay(post.id)
+    time.sleep(BROADCAST_STAY_S)
     return {"post_id": post.id, "sent_at": sent_at}
 
 
