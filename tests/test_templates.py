@@ -993,8 +993,9 @@ def app(environ, start_response):
         websocket.send(RELEASE + ":" + websocket.receive())
         return []
     start_response("200 OK", [("Content-Type", "text/plain")])
-    if environ["PATH_INFO"] == "/gc":  # how many objects are frozen, and whether this function is one of them
-        return [f"{{gc.get_freeze_count()}} {{not any(o is app for o in gc.get_objects())}}".encode()]
+    if environ["PATH_INFO"] == "/gc":  # how many objects are frozen, whether this function is one, the thresholds
+        frozen, walked = gc.get_freeze_count(), any(o is app for o in gc.get_objects())
+        return [f"{{frozen}} {{not walked}} {{','.join(map(str, gc.get_threshold()))}}".encode()]
     return [RELEASE.encode()]
 """
 
@@ -1118,10 +1119,12 @@ def test_gunicorn_master_preloads_the_libraries_before_it_listens_and_never_the_
 
 def test_gunicorn_worker_freezes_the_loaded_app_out_of_the_collector(gunicorn):
     """A full collection should not walk the app's own objects (modules, functions), which are never garbage: the
-    worker freezes them once the app is loaded, and says how many."""
-    frozen, app_frozen = http_body(gunicorn["port"], "/gc").decode().split()
+    worker freezes them once the app is loaded, says how many, and makes full collections rarer."""
+    frozen, app_frozen, thresholds = http_body(gunicorn["port"], "/gc").decode().split()
     # gc.get_objects() lists what the collector walks: the app's function is not among them.
     assert int(frozen) > 1000 and app_frozen == "True"
+    # Python's own thresholds for the young generations; a full collection after 100 of generation 1, not 10.
+    assert thresholds == "700,10,100"
     lines = gunicorn["log"].read_text().splitlines()
     froze = [line for line in lines if "raindrop: the worker froze" in line]
     assert len(froze) == 1 and froze[0].endswith(
