@@ -17,7 +17,7 @@ from typing import Any
 from app.sandbox.deploy import deploy
 from app.steps.shell import q
 from bench import openloop, wrk
-from bench.host import BenchHost, HostError, is_gunicorn, log
+from bench.host import BenchHost, HostError, cpu_spent, is_gunicorn, log
 
 STATIC_NAME = "bench-1k.txt"
 STATIC_BYTES = 1024
@@ -69,12 +69,8 @@ def cases(host: BenchHost, seeded: dict[str, Any]) -> list[Case]:
 
 
 def web_cpu_ms(host: BenchHost, before: dict[int, float], requests: int) -> float | None:
-    """CPU milliseconds the web processes spent per request since `before` (a host.cpu_seconds() reading).
-
-    A process that started meanwhile counts from zero; one that exited meanwhile is lost (none should).
-    """
-    after = host.cpu_seconds()
-    spent = sum(seconds - before.get(pid, 0.0) for pid, seconds in after.items())
+    """CPU milliseconds the web processes spent per request since `before` (a host.cpu_seconds() reading)."""
+    spent = cpu_spent(before, host.cpu_seconds())
     return round(spent * 1000 / requests, 3) if requests else None
 
 

@@ -195,6 +195,12 @@ def cpu_seconds_of(pids: Iterable[int]) -> dict[int, float]:
     return used
 
 
+def cpu_spent(before: dict[int, float], after: dict[int, float]) -> float:
+    """CPU seconds spent between two readings of `cpu_seconds`, summed over the pids. A process that started
+    meanwhile counts from zero; one that exited meanwhile is lost (none should)."""
+    return sum(seconds - before.get(pid, 0.0) for pid, seconds in after.items())
+
+
 def sandbox_for(name: str | None, subnet: str | None) -> Sandbox:
     """The named host (default `bench`, on a /30 of its own so it can live beside `make sandbox`'s)."""
     name = name or os.environ.get("RAINDROP_BENCH_SANDBOX") or DEFAULT_NAME

@@ -27,6 +27,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from bench.host import cpu_spent
+
 CONNECT_CONCURRENCY = 50  # per client process
 HEALTH_PROBES = 30
 # How often the web processes' CPU counters are read while the broadcast travels, so that its CPU time can be taken
@@ -136,15 +138,13 @@ class _CpuSamples:
 
 
 def cpu_between(samples: list[tuple[float, dict[int, float]]], start: float, end: float) -> float | None:
-    """CPU seconds, summed over the pids, from the last reading at or before `start` to the first at or after
-    `end`, out of (time, {pid: CPU seconds}) readings in time order; None without a reading on either side. A pid
-    that appears only in the later reading counts from 0 (a process started in between)."""
+    """CPU seconds (bench.host.cpu_spent) from the last reading at or before `start` to the first at or after
+    `end`, out of (time, {pid: CPU seconds}) readings in time order; None without a reading on either side."""
     before = [reading for at, reading in samples if at <= start]
     after = [reading for at, reading in samples if at >= end]
     if not before or not after:
         return None
-    first, last = before[-1], after[0]
-    return sum(seconds - first.get(pid, 0.0) for pid, seconds in last.items())
+    return cpu_spent(before[-1], after[0])
 
 
 def measure(
