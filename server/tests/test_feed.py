@@ -1,7 +1,7 @@
 """The home timeline: built from MySQL, kept in Redis, paginated by cursor, off with FEED_CACHE=0."""
 
 import pytest
-from raindrop_server import timeline
+from raindrop_server import cache, timeline
 
 
 def _post(client, body: str) -> int:
@@ -95,7 +95,7 @@ def test_feed_cache_switch(app, make_client, monkeypatch, redis_client, feed_cac
     assert alice.get(f"/api/posts/{post}").status_code == 200
     cached = {k for k in redis_client.scan_iter("rd:*") if not k.startswith("rd:rl:")}
     if feed_cache:
-        assert {timeline.feed_key(alice.user["id"]), f"rd:post:{post}"} <= cached
+        assert {timeline.feed_key(alice.user["id"]), cache.post_key(post)} <= cached
     else:
         # RAINDROP_FEED_CACHE=0: reads go straight to MySQL and nothing is cached.
         assert cached == set()

@@ -35,23 +35,21 @@ def test_a_warm_feed_page_is_one_script_call(app, make_client, redis_calls):
     assert redis_calls == [("EVALSHA", app.extensions["timeline_page_script"].sha)]
 
 
-def test_the_page_script_reads_each_author_once_and_reports_misses(app, make_client, redis_client):
+def test_the_page_script_reads_the_cached_posts_and_reports_misses(app, make_client, redis_client):
     alice, bob, carol = make_client("alice"), make_client("bob"), make_client("carol")
     for name in ("alice", "bob"):
         carol.post(f"/api/users/{name}/follow")
     ids = [alice.post("/api/posts", json={"body": f"a{n}"}).json["post"]["id"] for n in range(2)]
     ids.append(bob.post("/api/posts", json={"body": "b"}).json["post"]["id"])
-    first = carol.get("/api/feed").json  # builds the timeline; every post and profile is cached now
-    redis_client.delete(cache.user_key(bob.user["id"]))  # one author's profile evicted
+    first = carol.get("/api/feed").json  # builds the timeline; every post is cached now
+    redis_client.delete(cache.post_key(ids[0]))  # one post evicted
     with app.test_request_context("/"):
         found = timeline.page(carol.user["id"], None, 10)
-        posts = {post_id: orjson.loads(raw) for post_id, raw in found.posts.items()}
-        assert list(posts) == ids[::-1]
-        assert found.authors == {
-            bob.user["id"]: None,
-            alice.user["id"]: redis_client.get(cache.user_key(alice.user["id"])),
-        }
-    # The evicted profile is loaded from MySQL; the page is the same.
+    assert list(found) == ids[::-1]
+    assert found[ids[0]] is None
+    # A cached post is the contract's post, its author inside: the page needs no profile.
+    assert [orjson.loads(found[i]) for i in ids[:0:-1]] == first["items"][:2]
+    # The evicted post is loaded from MySQL; the page is the same.
     assert carol.get("/api/feed").json == first
 
 
@@ -67,8 +65,23 @@ def test_creating_a_post_reads_its_author_once_and_caches_the_post(make_client, 
     assert [call for call in redis_calls if call[0] in {"GET", "MGET"}] == [
         ("MGET", f"{KEY_PREFIX}user:{alice.user['id']}")
     ]
-    cached = orjson.loads(redis_client.get(cache.post_key(post["id"])))
-    assert cached == {**{k: v for k, v in post.items() if k != "author"}, "author_id": alice.user["id"]}
+    assert orjson.loads(redis_client.get(cache.post_key(post["id"]))) == post
+
+
+def test_renaming_an_author_refreshes_their_cached_posts(make_client, redis_client):
+    alice, bob = make_client("alice"), make_client("bob")
+    bob.post("/api/users/alice/follow")
+    ids = [alice.post("/api/posts", json={"body": f"a{n}"}).json["post"]["id"] for n in range(2)]
+    assert {p["author"]["display_name"] for p in bob.get("/api/feed").json["items"]} == {"alice"}
+    assert alice.patch("/api/users/me", json={"bio": "only the bio"}).status_code == 200
+    # A bio is not in a post: the cached posts stay.
+    assert all(redis_client.exists(cache.post_key(i)) for i in ids)
+    assert alice.patch("/api/users/me", json={"display_name": "Alice A."}).status_code == 200
+    assert not any(redis_client.exists(cache.post_key(i)) for i in ids)
+    feed = bob.get("/api/feed").json["items"]
+    assert [p["id"] for p in feed] == ids[::-1]
+    assert {p["author"]["display_name"] for p in feed} == {"Alice A."}
+    assert bob.get(f"/api/posts/{ids[0]}").json["post"]["author"]["display_name"] == "Alice A."
 
 
 def test_a_profile_changed_in_a_request_is_answered_fresh_by_that_request(make_client):

@@ -20,7 +20,12 @@ from raindrop_server.extensions import KEY_PREFIX, get_redis, redis_health
 log = logging.getLogger(__name__)
 
 TTL_SECONDS = 600
-POST_PREFIX = f"{KEY_PREFIX}post:"
+INVALIDATE_CHUNK = 1000
+# "post2": a cached post holds its author's user-lite (views.post_fields); "post:" held author_id instead. A new
+# prefix for the new shape, so a release never reads an entry of the old one (those expire within TTL_SECONDS).
+# While a rolling deploy runs both releases, a comment made through an old process leaves the count of the new
+# entry stale until it expires.
+POST_PREFIX = f"{KEY_PREFIX}post2:"
 
 
 def enabled() -> bool:
@@ -114,8 +119,13 @@ def invalidate(keys: Iterable[str]) -> None:
     if not keys or not enabled():
         return
     try:
-        get_redis().delete(*keys)
+        # In chunks: a renamed author's posts may be many, and one DEL of them all would hold Redis that long.
+        pipe = get_redis().pipeline(transaction=False)
+        for start in range(0, len(keys), INVALIDATE_CHUNK):
+            pipe.delete(*keys[start : start + INVALIDATE_CHUNK])
+        pipe.execute()
     except redis.RedisError as error:
         # The write is committed; failing its response now would invite a duplicate retry.
-        log.error("redis unavailable, %s stay cached until they expire (%d s): %s", keys, TTL_SECONDS, error)
+        named = keys if len(keys) <= 3 else f"{keys[:3]} and {len(keys) - 3} more keys"
+        log.error("redis unavailable, %s stay cached until they expire (%d s): %s", named, TTL_SECONDS, error)
         redis_health().failed("invalidating", error)

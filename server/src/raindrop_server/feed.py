@@ -19,4 +19,4 @@ bp = Blueprint("feed", __name__, url_prefix="/api/feed")
 def home_feed() -> dict[str, Any]:
     limit = limit_arg()
     found = timeline.page(current_user_id(), decode_cursor(), limit + 1)
-    return posts_page(list(found.posts), limit, found.posts, found.authors)
+    return posts_page(list(found), limit, found)

@@ -16,7 +16,7 @@ from raindrop_server.models import Comment, Post, utcnow
 from raindrop_server.tasks import fan_out_post, remove_post_from_feeds
 from raindrop_server.text import render_markdown
 from raindrop_server.uploads import url_prefixes
-from raindrop_server.views import comments_json, post_fields, posts_json, with_authors
+from raindrop_server.views import comments_json, post_fields, posts_json, profiles, user_lite
 
 bp = Blueprint("posts", __name__, url_prefix="/api/posts")
 
@@ -64,14 +64,14 @@ def create_post() -> tuple[dict[str, Any], int]:
     # insert) was a fifth of a post's CPU time, and nothing here needs the object. It runs in the session's
     # transaction, which the mentions' notifications join.
     post_id = db.session.connection().execute(_INSERT_POST, row).inserted_primary_key[0]
-    fields = post_fields(Post(id=post_id, **row))
+    fields = post_fields(Post(id=post_id, **row), user_lite(profiles([author_id])[author_id]))
     notes = notifications.add(notifications.mentioned_users(text, author_id), "mention", author_id, post_id)
     db.session.commit()
     # Cached now, so the fan-out task and the followers' first feed reads do not load the row back from MySQL.
     cache.put_many({cache.post_key(post_id): fields})
     notifications.push(notes)
     enqueue(fan_out_post, post_id)
-    return {"post": with_authors([fields])[0]}, 201
+    return {"post": fields}, 201
 
 
 @bp.get("/<int:post_id>")

@@ -10,7 +10,6 @@ continue in MySQL.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 
 import redis
 import sqlalchemy as sa
@@ -39,39 +38,30 @@ return added
 """
 
 
-# One page of a timeline, the cached JSON of its posts and the cached profiles of their authors. ARGV: the upper
-# bound ("+inf" or "(id"), the count, the TTL to refresh, the post key prefix and the user key prefix. nil when the
-# timeline does not exist; else {complete flag, number of posts, id, post JSON or "" for a miss, ..., author id,
-# profile JSON or "" for a miss, ...}. The keys are built here, not passed in KEYS, so this needs a standalone
-# Redis (or a proxy that allows it), as the local Redis and KVStore standard editions are. The authors come from
-# the posts' own JSON (cjson, built into Redis's Lua), so a cached feed page is one round trip.
+# One page of a timeline and the cached JSON of its posts. ARGV: the upper bound ("+inf" or "(id"), the count, the
+# TTL to refresh and the post key prefix. nil when the timeline does not exist; else {complete flag, id, post JSON or
+# "" for a miss, id, ...}. The post keys are built here, not passed in KEYS, so this needs a standalone Redis (or a
+# proxy that allows it), as the local Redis and KVStore standard editions are. A cached post holds its author's
+# short profile (views.post_fields), so a cached feed page is one round trip, and the posts are one MGET: the
+# script's own work in Redis (calls and the conversion of their replies) is most of a page's cost there.
 _PAGE_SCRIPT = """
 if redis.call('EXISTS', KEYS[1]) == 0 then
   return nil
 end
 local ids = redis.call('ZREVRANGEBYSCORE', KEYS[1], ARGV[1], '(0', 'LIMIT', 0, tonumber(ARGV[2]))
-local out = {redis.call('ZSCORE', KEYS[1], '0') and 1 or 0, #ids}
+local out = {redis.call('ZSCORE', KEYS[1], '0') and 1 or 0}
 redis.call('EXPIRE', KEYS[1], ARGV[3])
-local authors, order = {}, {}
-for _, id in ipairs(ids) do
-  local post = redis.call('GET', ARGV[4] .. id) or ''
-  out[#out + 1] = id
-  out[#out + 1] = post
-  if post ~= '' then
-    local ok, fields = pcall(cjson.decode, post)
-    local author = ok and type(fields) == 'table' and fields['author_id']
-    if type(author) == 'number' then
-      author = string.format('%d', author)
-      if not authors[author] then
-        authors[author] = true
-        order[#order + 1] = author
-      end
-    end
-  end
+if #ids == 0 then
+  return out
 end
-for _, author in ipairs(order) do
-  out[#out + 1] = author
-  out[#out + 1] = redis.call('GET', ARGV[5] .. author) or ''
+local keys = {}
+for i, id in ipairs(ids) do
+  keys[i] = ARGV[4] .. id
+end
+local posts = redis.call('MGET', unpack(keys))
+for i, id in ipairs(ids) do
+  out[#out + 1] = id
+  out[#out + 1] = posts[i] or ''
 end
 return out
 """
@@ -124,21 +114,12 @@ def _mysql_ids_after(user_id: int, newest: int) -> list[int]:
     return list(db.session.scalars(query.order_by(Post.id.desc()).limit(FEED_LENGTH)))
 
 
-@dataclass(frozen=True)
-class Page:
-    """A page of a home timeline: {post id: its cached JSON or None}, newest first, and {author id: cached profile
-    JSON or None} for the cached posts, both as read in the page's one round trip (see cache.get_many's
-    `prefetched`). The authors are empty when the page came from MySQL."""
-
-    posts: dict[int, str | None]
-    authors: dict[int, str | None]
-
-
-def page(user_id: int, before: int | None, count: int) -> Page:
-    """Up to count posts of the home timeline, newest first, below the post id before. A cached feed page costs one
-    call to Redis (one script); MySQL answers when Redis is down."""
+def page(user_id: int, before: int | None, count: int) -> dict[int, str | None]:
+    """Up to count posts of the home timeline, newest first, below the post id before: {post id: its cached JSON or
+    None}, as read in the page's one round trip (see cache.get_many's `prefetched`). A cached feed page costs one call
+    to Redis (one script); MySQL answers when Redis is down."""
     if not cache.usable():
-        return Page(dict.fromkeys(_mysql_ids(user_id, before, count)), {})
+        return dict.fromkeys(_mysql_ids(user_id, before, count))
     try:
         found = _read(user_id, before, count)
         if found is None:
@@ -146,38 +127,28 @@ def page(user_id: int, before: int | None, count: int) -> Page:
             found = _read(user_id, before, count)
     except redis.RedisError as error:
         redis_health().failed("the feed comes from MySQL", error)
-        return Page(dict.fromkeys(_mysql_ids(user_id, before, count)), {})
+        return dict.fromkeys(_mysql_ids(user_id, before, count))
     if found is None:  # expired between the build and the read: MySQL has the answer
-        return Page(dict.fromkeys(_mysql_ids(user_id, before, count)), {})
-    posts, authors, complete = found
+        return dict.fromkeys(_mysql_ids(user_id, before, count))
+    posts, complete = found
     if len(posts) < count and not complete:
         last = next(reversed(posts)) if posts else before
         posts.update(dict.fromkeys(_mysql_ids(user_id, last, count - len(posts))))
-    return Page(posts, authors)
+    return posts
 
 
-def _read(
-    user_id: int, before: int | None, count: int
-) -> tuple[dict[int, str | None], dict[int, str | None], bool] | None:
-    """The timeline's posts, their authors and whether it reaches the beginning, or None when there is no
-    timeline."""
+def _read(user_id: int, before: int | None, count: int) -> tuple[dict[int, str | None], bool] | None:
+    """The timeline's posts and whether it reaches the beginning, or None when there is no timeline."""
     script = current_app.extensions["timeline_page_script"]
     upper = f"({before}" if before is not None else "+inf"
     reply = script(
-        keys=[feed_key(user_id)],
-        args=[upper, count, FEED_TTL_SECONDS, cache.POST_PREFIX, cache.USER_PREFIX],
-        client=get_redis(),
+        keys=[feed_key(user_id)], args=[upper, count, FEED_TTL_SECONDS, cache.POST_PREFIX], client=get_redis()
     )
     if reply is None:
         return None
-    complete, posts_count, *pairs = reply
-    split = 2 * int(posts_count)
-    return _pairs(pairs[:split]), _pairs(pairs[split:]), bool(complete)
-
-
-def _pairs(flat: list[str]) -> dict[int, str | None]:
-    """[id, value or "", id, ...] as {id: value or None}, in order."""
-    return {int(flat[i]): flat[i + 1] or None for i in range(0, len(flat), 2)}
+    complete, *pairs = reply
+    # [id, value or "", id, ...] as {id: value or None}, in order.
+    return {int(pairs[i]): pairs[i + 1] or None for i in range(0, len(pairs), 2)}, bool(complete)
 
 
 def init_app(app: Flask) -> None:

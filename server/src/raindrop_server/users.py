@@ -55,12 +55,16 @@ def edit_profile() -> dict[str, Any]:
     unknown = set(body) - {"display_name", "bio"}
     if unknown:
         abort(400, f"unknown fields: {', '.join(sorted(unknown))}")
+    renamed = display_name is not None and (display_name.strip() or user.username) != user.display_name
     if display_name is not None:
         user.display_name = display_name.strip() or user.username
     if bio is not None:
         user.bio = bio.strip()
     db.session.commit()
-    cache.invalidate([cache.user_key(user.id)])
+    stale = [cache.user_key(user.id)]
+    if renamed:  # each cached post holds its author's display name (views.post_fields)
+        stale += (cache.post_key(i) for i in db.session.scalars(sa.select(Post.id).where(Post.author_id == user.id)))
+    cache.invalidate(stale)
     return {"user": user_json(user.id, user.id)}
 
 

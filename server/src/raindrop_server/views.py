@@ -8,7 +8,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from flask import current_app
-from sqlalchemy.orm import lazyload
+from sqlalchemy.orm import joinedload
 
 from raindrop_server import cache
 from raindrop_server.api import page
@@ -54,8 +54,18 @@ def profiles(ids: list[int], prefetched: dict[int, str | None] | None = None) ->
     return cache.get_many(list(dict.fromkeys(ids)), cache.user_key, _load_profiles, prefetched)
 
 
+# The contract's user-lite (docs/contracts.md): what a post or a comment shows of its author.
+LITE_FIELDS = ("id", "username", "display_name")
+
+
 def user_lite(profile: dict[str, Any]) -> dict[str, Any]:
-    return {"id": profile["id"], "username": profile["username"], "display_name": profile["display_name"]}
+    """The user-lite of a full profile (a `profiles` value)."""
+    return {name: profile[name] for name in LITE_FIELDS}
+
+
+def lite_of(user: User) -> dict[str, Any]:
+    """The user-lite of a User row."""
+    return {name: getattr(user, name) for name in LITE_FIELDS}
 
 
 def users_json(user_ids: list[int], viewer_id: int | None) -> list[dict[str, Any]]:
@@ -101,11 +111,13 @@ def user_exists(user_id: int) -> bool:
     return exists
 
 
-def post_fields(post: Post) -> dict[str, Any]:
-    """A post as it is cached: the contract's shape with author_id in place of the author."""
+def post_fields(post: Post, author: dict[str, Any]) -> dict[str, Any]:
+    """A post in the contract's shape, as it is also cached: with its author's short profile (`user_lite`) inside.
+    The short profile changes only when the author edits their display name (users.edit_profile drops the author's
+    cached posts then), not on every follow as the full profile does, so a feed page needs no profile reads."""
     return {
         "id": post.id,
-        "author_id": post.author_id,
+        "author": author,
         "body": post.body,
         "html": post.html,
         "image_url": post.image_url,
@@ -115,42 +127,24 @@ def post_fields(post: Post) -> dict[str, Any]:
 
 
 def _load_posts(ids: list[int]) -> dict[int, dict[str, Any]]:
-    # No author join: the authors come from the profile cache.
-    rows = db.session.scalars(sa.select(Post).where(Post.id.in_(ids)).options(lazyload(Post.author))).all()
-    return {p.id: post_fields(p) for p in rows}
+    rows = db.session.scalars(
+        sa.select(Post)
+        .where(Post.id.in_(ids))
+        .options(joinedload(Post.author).load_only(*(getattr(User, name) for name in LITE_FIELDS)))
+    ).all()
+    return {p.id: post_fields(p, lite_of(p.author)) for p in rows}
 
 
-def with_authors(posts: list[dict[str, Any]], prefetched: dict[int, str | None] | None = None) -> list[dict[str, Any]]:
-    """Cached post fields with author_id replaced by the author's short profile."""
-    authors = profiles([p["author_id"] for p in posts], prefetched)
-    items = []
-    for fields in posts:
-        post = dict(fields)
-        post["author"] = user_lite(authors[post.pop("author_id")])
-        items.append(post)
-    return items
-
-
-def posts_json(
-    ids: list[int],
-    prefetched: dict[int, str | None] | None = None,
-    authors: dict[int, str | None] | None = None,
-) -> list[dict[str, Any]]:
-    """Posts in the order of ids; ids of deleted posts are skipped. `prefetched` (posts) and `authors` (their
-    profiles): see cache.get_many."""
+def posts_json(ids: list[int], prefetched: dict[int, str | None] | None = None) -> list[dict[str, Any]]:
+    """Posts in the order of ids; ids of deleted posts are skipped. `prefetched`: see cache.get_many."""
     found = cache.get_many(ids, cache.post_key, _load_posts, prefetched)
-    return with_authors([found[i] for i in ids if i in found], authors)
+    return [found[i] for i in ids if i in found]
 
 
-def posts_page(
-    ids: list[int],
-    limit: int,
-    prefetched: dict[int, str | None] | None = None,
-    authors: dict[int, str | None] | None = None,
-) -> dict[str, Any]:
+def posts_page(ids: list[int], limit: int, prefetched: dict[int, str | None] | None = None) -> dict[str, Any]:
     """A page from limit + 1 post ids; the cursor follows the ids, so deleted posts never stall paging."""
     result = page([{"id": i} for i in ids], limit)
-    result["items"] = posts_json([item["id"] for item in result["items"]], prefetched, authors)
+    result["items"] = posts_json([item["id"] for item in result["items"]], prefetched)
     return result
 
 
