@@ -96,7 +96,9 @@ def run(args: argparse.Namespace) -> int:
 
         def http() -> None:
             figures["http"] = [
-                run for case in the_cases.values() for run in cases.measure(host, case, connections, args.seconds)
+                run
+                for case, count in cases.http_plan(the_cases, connections)
+                for run in cases.measure(host, case, [count], args.seconds)
             ]
 
         def open_loop() -> None:

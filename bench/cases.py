@@ -2,7 +2,7 @@
 
 (a) a 1 KB static file from nginx, (b) a cheap API GET, (c) the feed of a reader following 100 authors
 with 1,000 posts between them, (d) post creation (fan-out through Celery). Each runs at every
-connection count; a short warm-up run before each is not recorded.
+connection count (in `http_plan`'s order); a short warm-up run before each is not recorded.
 """
 
 from __future__ import annotations
@@ -90,6 +90,16 @@ def drain_queue(host: BenchHost, case: Case) -> float | None:
     else:
         return drained["waited_s"]
     raise HostError(f"{case.label}: after {DRAIN_LIMIT_S:g} s, {left}")
+
+
+def http_plan(the_cases: dict[str, Case], connections: Sequence[int]) -> list[tuple[Case, int]]:
+    """The order of the HTTP runs: (a) at each count, then (b) and (c) side by side at each count, then (d).
+
+    (c)/(b) at each count is a target, and this machine's speed drifts within a run: runs next to each other
+    share more of it. (d) comes last because its posts go into the feed that (c) reads."""
+    plan = [(the_cases["a"], count) for count in connections]
+    plan += [(the_cases[key], count) for count in connections for key in ("b", "c")]
+    return plan + [(the_cases["d"], count) for count in connections]
 
 
 def measure(

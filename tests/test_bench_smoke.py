@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from bench import external, results, targets, wrk
+from bench import cases, external, results, targets, wrk
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -80,6 +80,14 @@ def test_wrk_run_is_parsed_and_written_as_results(tmp_path):
     assert by_name["kill -9 of one web process under load: failed requests"]["met"] is None
     assert "(a) loopback" in (tmp_path / "results" / "latest.md").read_text()
     assert (tmp_path / "results" / "latency.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_the_http_runs_put_b_beside_c_and_d_last():
+    the_cases = {key: cases.Case(key, f"({key})", wrk.Request(f"http://host/{key}")) for key in "abcd"}
+    order = [(case.key, count) for case, count in cases.http_plan(the_cases, [64, 256])]
+    assert order == [
+        ("a", 64), ("a", 256), ("b", 64), ("c", 64), ("b", 256), ("c", 256), ("d", 64), ("d", 256),
+    ]  # fmt: skip
 
 
 def test_other_scripts_figures_are_read():
