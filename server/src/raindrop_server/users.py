@@ -55,11 +55,12 @@ def edit_profile() -> dict[str, Any]:
     unknown = set(body) - {"display_name", "bio"}
     if unknown:
         abort(400, f"unknown fields: {', '.join(sorted(unknown))}")
-    renamed = display_name is not None and (display_name.strip() or user.username) != user.display_name
+    shown_before = user.display_name
     if display_name is not None:
         user.display_name = display_name.strip() or user.username
     if bio is not None:
         user.bio = bio.strip()
+    renamed = user.display_name != shown_before
     db.session.commit()
     stale = [cache.user_key(user.id)]
     if renamed:  # each cached post holds its author's display name (views.post_fields)
