@@ -97,8 +97,8 @@ def run(args: argparse.Namespace) -> int:
         def http() -> None:
             figures["http"] = [
                 run
-                for case, count in cases.http_plan(the_cases, connections)
-                for run in cases.measure(host, case, [count], args.seconds)
+                for case, counts in cases.http_plan(the_cases, connections)
+                for run in cases.measure(host, case, counts, args.seconds)
             ]
 
         def open_loop() -> None:

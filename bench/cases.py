@@ -92,14 +92,14 @@ def drain_queue(host: BenchHost, case: Case) -> float | None:
     raise HostError(f"{case.label}: after {DRAIN_LIMIT_S:g} s, {left}")
 
 
-def http_plan(the_cases: dict[str, Case], connections: Sequence[int]) -> list[tuple[Case, int]]:
-    """The order of the HTTP runs: (a) at each count, then (b) and (c) side by side at each count, then (d).
+def http_plan(the_cases: dict[str, Case], connections: Sequence[int]) -> list[tuple[Case, list[int]]]:
+    """The order of the HTTP runs, as (case, its connection counts) for `measure`: (a) at each count, then (b) and
+    (c) side by side at each count, then (d) at each count.
 
     (c)/(b) at each count is a target, and this machine's speed drifts within a run: runs next to each other
     share more of it. (d) comes last because its posts go into the feed that (c) reads."""
-    plan = [(the_cases["a"], count) for count in connections]
-    plan += [(the_cases[key], count) for count in connections for key in ("b", "c")]
-    return plan + [(the_cases["d"], count) for count in connections]
+    side_by_side = [(the_cases[key], [count]) for count in connections for key in ("b", "c")]
+    return [(the_cases["a"], list(connections)), *side_by_side, (the_cases["d"], list(connections))]
 
 
 def measure(
